@@ -1,0 +1,108 @@
+import { type Kysely, sql } from "kysely";
+import { seedCatalogue } from "./catalogue/service.js";
+import { newGuid } from "./domain/ids.js";
+import type { Store } from "./storage/database.js";
+import type { DB } from "./storage/schema.js";
+import { DEFAULT_OFFER_ID } from "./subscriptions/service.js";
+
+/** The things that exist from the first start: the operator, its directory, root provider and default provider subscription. */
+export interface SystemIds {
+  operatorPrincipalId: string;
+  operatorDirectoryId: string;
+  rootProviderId: string;
+  defaultProviderSubscriptionId: string;
+}
+
+export const ROOT_PROVIDER_ID = "operator";
+
+const META_KEYS = {
+  operatorPrincipalId: "operator_principal_id",
+  operatorDirectoryId: "operator_directory_id",
+  defaultProviderSubscriptionId: "default_provider_subscription_id",
+} as const;
+
+async function readMeta(db: Kysely<DB>): Promise<Map<string, string>> {
+  const rows = await db.selectFrom("meta").selectAll().execute();
+  return new Map(rows.map((r) => [r.key, r.value]));
+}
+
+/**
+ * Creates what a fresh database needs, once; safe to run on every start and from several nodes at
+ * once (a PostgreSQL advisory lock, or SQLite's write lock, serialises it).
+ */
+export async function bootstrap(store: Store, now: number): Promise<SystemIds> {
+  await store.db.transaction().execute(async (trx) => {
+    if (store.dialect === "postgres") await sql`select pg_advisory_xact_lock(7310023)`.execute(trx);
+    const meta = await readMeta(trx);
+    if (!meta.has(META_KEYS.operatorPrincipalId)) {
+      const principalId = newGuid();
+      const directoryId = newGuid();
+      const subscriptionId = newGuid();
+      await trx
+        .insertInto("directories")
+        .values({ id: directoryId, display_name: "Operator", created_at: now, updated_at: now })
+        .execute();
+      await trx
+        .insertInto("providers")
+        .values({
+          id: ROOT_PROVIDER_ID,
+          display_name: "Operator",
+          parent_id: null,
+          subscription_id: subscriptionId,
+          created_at: now,
+          updated_at: now,
+          deleted_at: null,
+        })
+        .execute();
+      await trx
+        .insertInto("subscriptions")
+        .values({
+          id: subscriptionId,
+          display_name: "Default Provider Subscription",
+          directory_id: directoryId,
+          provider_id: ROOT_PROVIDER_ID,
+          offer_id: DEFAULT_OFFER_ID,
+          state: "Active",
+          created_at: now,
+          updated_at: now,
+          deleted_at: null,
+        })
+        .execute();
+      await trx
+        .insertInto("principals")
+        .values({
+          id: principalId,
+          kind: "operator",
+          display_name: "Operator",
+          directory_id: directoryId,
+          created_at: now,
+        })
+        .execute();
+      await trx
+        .insertInto("meta")
+        .values([
+          { key: META_KEYS.operatorPrincipalId, value: principalId },
+          { key: META_KEYS.operatorDirectoryId, value: directoryId },
+          { key: META_KEYS.defaultProviderSubscriptionId, value: subscriptionId },
+        ])
+        .execute();
+    }
+    await seedCatalogue(trx, now);
+  });
+  return readSystemIds(store.db);
+}
+
+export async function readSystemIds(db: Kysely<DB>): Promise<SystemIds> {
+  const meta = await readMeta(db);
+  const get = (k: string) => {
+    const v = meta.get(k);
+    if (v === undefined) throw new Error("the database has not been initialised; run `tally migrate`");
+    return v;
+  };
+  return {
+    operatorPrincipalId: get(META_KEYS.operatorPrincipalId),
+    operatorDirectoryId: get(META_KEYS.operatorDirectoryId),
+    rootProviderId: ROOT_PROVIDER_ID,
+    defaultProviderSubscriptionId: get(META_KEYS.defaultProviderSubscriptionId),
+  };
+}

@@ -1,0 +1,112 @@
+import { resolve } from "node:path";
+import { z } from "zod";
+import { parseDuration } from "./domain/time.js";
+
+/**
+ * All of tally's configuration, parsed once at start-up from `TALLY_*` environment variables.
+ * This is the only module that reads the environment. Empty values count as unset.
+ */
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      const ms = parseDuration(s);
+      if (ms === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a duration such as 30s, 15m, 8h or 2d, got "${s}"`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const port = z
+  .string()
+  .default("8080")
+  .transform((s, ctx) => {
+    const n = /^\d{1,5}$/.test(s) ? Number(s) : Number.NaN;
+    if (!(n >= 0 && n <= 65535)) {
+      ctx.addIssue({ code: "custom", message: `expected a port number from 0 to 65535, got "${s}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const url = (what: string) =>
+  z
+    .string()
+    .optional()
+    .refine((s) => s === undefined || URL.canParse(s), { message: `expected ${what}` });
+
+const schema = z.object({
+  TALLY_PORT: port,
+  TALLY_HOST: z.string().default("0.0.0.0"),
+  TALLY_DATA_DIR: z.string().default("./data"),
+  TALLY_DATABASE_URL: z.string().optional(),
+  TALLY_PUBLIC_URL: url("an absolute URL such as https://tally.example.com"),
+  TALLY_LOG_LEVEL: z
+    .enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(", ")}` })
+    .default("info"),
+  TALLY_TOKEN_ISSUER: z.string().default("tally"),
+  TALLY_TOKEN_AUDIENCE: z.string().default("tally"),
+  TALLY_TOKEN_TTL: duration("8h"),
+  TALLY_SHUTDOWN_GRACE: duration("10s"),
+  TALLY_SERVER: url("the URL of a tally server, such as https://tally.example.com:8443"),
+  TALLY_TOKEN: z.string().optional(),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string;
+  publicUrl: string | undefined;
+  logLevel: (typeof LOG_LEVELS)[number];
+  tokenIssuer: string;
+  tokenAudience: string;
+  tokenTtlMs: number;
+  shutdownGraceMs: number;
+  /** CLI: the server to talk to instead of the local database, and the token to use there. */
+  server: string | undefined;
+  token: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v.trim() !== "") raw[key] = v.trim();
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  const c = parsed.data;
+  const dataDir = resolve(c.TALLY_DATA_DIR);
+  return {
+    port: c.TALLY_PORT,
+    host: c.TALLY_HOST,
+    dataDir,
+    databaseUrl: c.TALLY_DATABASE_URL ?? resolve(dataDir, "tally.db"),
+    publicUrl: c.TALLY_PUBLIC_URL?.replace(/\/+$/, ""),
+    logLevel: c.TALLY_LOG_LEVEL,
+    tokenIssuer: c.TALLY_TOKEN_ISSUER,
+    tokenAudience: c.TALLY_TOKEN_AUDIENCE,
+    tokenTtlMs: c.TALLY_TOKEN_TTL,
+    shutdownGraceMs: c.TALLY_SHUTDOWN_GRACE,
+    server: c.TALLY_SERVER,
+    token: c.TALLY_TOKEN,
+  };
+}
+
+/** The documented variables with their defaults, for the README and `tally config`. */
+export const CONFIG_VARIABLES = Object.keys(schema.shape);

@@ -1,0 +1,96 @@
+import { randomUUID } from "node:crypto";
+import swagger from "@fastify/swagger";
+import Fastify, { LogController } from "fastify";
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from "fastify-type-provider-zod";
+import secureJson from "secure-json-parse";
+import { DomainError } from "../domain/errors.js";
+import type { Services } from "../services.js";
+import { registerAuth } from "./auth.js";
+import { registerErrorHandling } from "./errors.js";
+import { registerMetrics } from "./metrics.js";
+import { registerRoutes } from "./routes.js";
+import type { App } from "./types.js";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface AppOptions {
+  /** HTTPS options for `listen` (serve only). */
+  https?: { key: Buffer; cert: Buffer };
+}
+
+/** Builds the whole HTTP application without listening; `serve` listens, tests use `inject`. */
+export async function buildApp(svc: Services, opts: AppOptions = {}): Promise<App> {
+  const app = Fastify({
+    loggerInstance: svc.logger,
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "requestId" }),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: true,
+    bodyLimit: 1024 * 1024,
+    ...(opts.https ? { https: opts.https } : {}),
+  }).withTypeProvider<ZodTypeProvider>() as unknown as App;
+
+  // JSON bodies: parsed with prototype-poisoning protection, and a syntax error says where it is.
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
+    try {
+      done(null, secureJson.parse(body as string, { protoAction: "error", constructorAction: "error" }));
+    } catch (e) {
+      done(
+        new DomainError("InvalidRequest", `the body is not valid JSON: ${(e as Error).message}`),
+        undefined,
+      );
+    }
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  app.addHook("onRequest", async (req, reply) => {
+    void reply.header("x-request-id", req.id);
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    req.log.info(
+      {
+        method: req.method,
+        url: req.url.split("?")[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      "request completed",
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "tally",
+        version: "1",
+        description: "Usage metering, rating and chargeback for private and hybrid clouds.",
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+          apiKey: { type: "apiKey", in: "header", name: "x-api-key" },
+        },
+      },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  registerErrorHandling(app);
+  registerAuth(app, svc);
+  registerMetrics(app);
+  registerRoutes(app, svc);
+  app.get("/openapi.json", { config: { auth: "none" }, schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,126 @@
+import { z } from "zod";
+import type { Services } from "../../services.js";
+import { SUBSCRIPTION_STATES } from "../../subscriptions/repository.js";
+import {
+  createSubscription,
+  deleteSubscription,
+  getSubscription,
+  listSubscriptions,
+  updateSubscription,
+} from "../../subscriptions/service.js";
+import { actorOf } from "../auth.js";
+import { commonErrors, displayName, errorBody, guid, page, pageQuery, slug } from "../schemas.js";
+import type { App } from "../types.js";
+
+const subscription = z.object({
+  id: z.string(),
+  displayName: z.string(),
+  directoryId: z.string(),
+  providerId: z.string(),
+  offerId: z.string(),
+  state: z.enum(SUBSCRIPTION_STATES),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  deletedAt: z.string().nullable(),
+});
+const params = z.object({ id: guid("subscription id") });
+const offerId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be 1-64 letters, digits, '.', '_' or '-'");
+const create = z.strictObject({
+  id: guid("id").optional(),
+  displayName,
+  directoryId: guid("directoryId"),
+  providerId: slug.optional(),
+  offerId: offerId.optional(),
+  state: z.enum(["Active", "Disabled"]).optional(),
+});
+const update = z
+  .strictObject({
+    displayName: displayName.optional(),
+    offerId: offerId.optional(),
+    state: z.enum(SUBSCRIPTION_STATES).optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: "give at least one of displayName, offerId, state" });
+const listQuery = z.object({
+  ...pageQuery,
+  directoryId: guid("directoryId").optional(),
+  providerId: slug.optional(),
+  state: z
+    .string()
+    .transform((s) => s.split(","))
+    .pipe(z.array(z.enum(SUBSCRIPTION_STATES)))
+    .optional(),
+});
+const tags = ["subscriptions"];
+
+/** `/api/v1/subscriptions`: what consumes resources; deleting one keeps it (state Deleted) and its usage. */
+export function registerSubscriptions(app: App, svc: Services): void {
+  app.post(
+    "/api/v1/subscriptions",
+    {
+      config: { action: "subscriptions/write" },
+      schema: { tags, body: create, response: { 201: subscription, 409: errorBody, ...commonErrors } },
+    },
+    async (req, reply) =>
+      reply.status(201).send(
+        await createSubscription(svc, actorOf(req), req.body, {
+          rootProviderId: svc.system.rootProviderId,
+        }),
+      ),
+  );
+
+  app.get(
+    "/api/v1/subscriptions",
+    {
+      config: { action: "subscriptions/read" },
+      schema: {
+        tags,
+        description: "Lists subscriptions; deleted ones only when `state` asks for them.",
+        querystring: listQuery,
+        response: { 200: page(subscription), ...commonErrors },
+      },
+    },
+    async (req) => {
+      const { state, ...q } = req.query;
+      return listSubscriptions(svc, { ...q, states: state ?? ["Active", "Disabled"] });
+    },
+  );
+
+  app.get(
+    "/api/v1/subscriptions/:id",
+    {
+      config: { action: "subscriptions/read" },
+      schema: { tags, params, response: { 200: subscription, ...commonErrors } },
+    },
+    async (req) => getSubscription(svc, req.params.id),
+  );
+
+  app.patch(
+    "/api/v1/subscriptions/:id",
+    {
+      config: { action: "subscriptions/write" },
+      schema: {
+        tags,
+        params,
+        body: update,
+        response: { 200: subscription, 409: errorBody, ...commonErrors },
+      },
+    },
+    async (req) => updateSubscription(svc, actorOf(req), req.params.id, req.body),
+  );
+
+  app.delete(
+    "/api/v1/subscriptions/:id",
+    {
+      config: { action: "subscriptions/delete" },
+      schema: {
+        tags,
+        description: "Marks the subscription Deleted. Its usage stays and keeps appearing in usage reports.",
+        params,
+        response: { 200: subscription, ...commonErrors },
+      },
+    },
+    async (req) => deleteSubscription(svc, actorOf(req), req.params.id),
+  );
+}

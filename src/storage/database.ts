@@ -1,0 +1,87 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import SQLite from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import { translatingDialect } from "./dialect.js";
+import type { DB } from "./schema.js";
+
+export type DialectName = "sqlite" | "postgres";
+
+/** An open database: the Kysely instance plus what the hot paths need of the raw driver. */
+export interface Store {
+  readonly db: Kysely<DB>;
+  readonly dialect: DialectName;
+  /** The better-sqlite3 handle (SQLite only), for synchronous batch statements on the ingest path. */
+  readonly sqlite: SQLite.Database | undefined;
+  /** The pg pool (PostgreSQL only). */
+  readonly pool: pg.Pool | undefined;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** `postgres://…` / `postgresql://…`, `sqlite:PATH`, a file path, or `:memory:`. */
+  url: string;
+  /** PostgreSQL schema to use (created if missing); tests give each run its own. */
+  schema?: string;
+  poolSize?: number;
+}
+
+export const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//i.test(url);
+
+export function sqlitePath(url: string): string {
+  return url.replace(/^sqlite:(\/\/)?/i, "");
+}
+
+/** pg returns BIGINT as text by default; every BIGINT tally stores (ms, seq, quantity parts) is a safe integer. */
+const pgTypes = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as "text");
+  },
+};
+
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  if (isPostgresUrl(opts.url)) {
+    const schema = opts.schema;
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+      throw new Error(`bad schema name ${schema}`);
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      types: pgTypes,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    if (schema) await pool.query(`create schema if not exists ${schema}`);
+    const db = new Kysely<DB>({
+      dialect: translatingDialect(new PostgresDialect({ pool }), { immediateBegin: false }),
+    });
+    return {
+      db,
+      dialect: "postgres",
+      sqlite: undefined,
+      pool,
+      close: () => db.destroy(),
+    };
+  }
+  const path = sqlitePath(opts.url);
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SQLite(path);
+  // Durability (DESIGN §3.9): WAL with synchronous=FULL, so an acknowledged commit is on disk.
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = FULL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma("busy_timeout = 10000");
+  sqlite.pragma("cache_size = -262144"); // 256 MiB page cache
+  sqlite.pragma("temp_store = MEMORY");
+  const db = new Kysely<DB>({
+    dialect: translatingDialect(new SqliteDialect({ database: sqlite }), { immediateBegin: true }),
+  });
+  return {
+    db,
+    dialect: "sqlite",
+    sqlite,
+    pool: undefined,
+    close: () => db.destroy(),
+  };
+}

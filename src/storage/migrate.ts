@@ -1,0 +1,29 @@
+import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from "kysely";
+import type { Store } from "./database.js";
+import * as m0001 from "./migrations/0001_foundation.js";
+
+/** Every migration, in order. Migrations are frozen once released: add a new one, never edit. */
+const migrations: Record<string, Migration> = {
+  "0001_foundation": m0001,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export const latestMigration = Object.keys(migrations).at(-1)!;
+
+export async function migrateToLatest(store: Store): Promise<string[]> {
+  const migrator = new Migrator({ db: store.db, provider });
+  const result: MigrationResultSet = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
+    throw new Error(`migration ${failed} failed: ${String((result.error as Error).message ?? result.error)}`);
+  }
+  return (result.results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
+
+/** True when the database has every migration this build knows about. */
+export async function isMigrated(store: Store): Promise<boolean> {
+  const migrator = new Migrator({ db: store.db, provider });
+  const all = await migrator.getMigrations();
+  return all.every((m) => m.executedAt !== undefined);
+}

@@ -1,0 +1,154 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { main } from "../../src/cli/main.js";
+import { dropSchema, guid, POSTGRES_URL } from "../helpers.js";
+
+/**
+ * The CLI in-process, as `tally …` would run it: one process-wide configuration from the
+ * environment (this file runs in its own worker), local database, operator identity.
+ */
+const dataDir = mkdtempSync(join(tmpdir(), "tally-cli-"));
+const schema = POSTGRES_URL ? `tally_cli_${randomBytes(5).toString("hex")}` : undefined;
+process.env.TALLY_DATA_DIR = dataDir;
+process.env.TALLY_LOG_LEVEL = "silent";
+if (POSTGRES_URL && schema) {
+  // The CLI's own database URL, pointed at a schema of this run's own.
+  const u = new URL(POSTGRES_URL);
+  u.searchParams.set("options", `-c search_path=${schema}`);
+  process.env.TALLY_DATABASE_URL = u.toString();
+}
+
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
+    out += String(s);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
+    err += String(s);
+    return true;
+  });
+  try {
+    const code = await main(["node", "tally", ...args]);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+describe(`tally CLI (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
+  beforeAll(async () => {
+    if (POSTGRES_URL && schema) {
+      const pg = await import("pg");
+      const c = new pg.default.Client({ connectionString: POSTGRES_URL });
+      await c.connect();
+      await c.query(`create schema ${schema}`);
+      await c.end();
+    }
+  });
+  afterAll(async () => {
+    if (schema) await dropSchema(schema);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("refuses to work on an unmigrated database, then migrates", async () => {
+    const before = await run("directory", "list");
+    expect(before.code).toBe(1);
+    expect(before.err).toMatch(/tally migrate/);
+    const r = await run("migrate");
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/up to date/);
+  });
+
+  it("prints an operator token from a key only its owner can read", async () => {
+    const r = await run("token", "create", "--operator", "--expires", "1h");
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const mode = statSync(join(dataDir, "keys", "jwt-keys.json")).mode & 0o777;
+    expect(mode).toBe(0o600);
+    expect((await run("token", "create")).code).toBe(2);
+    expect((await run("token", "create", "--operator", "--expires", "forever")).code).toBe(2);
+  });
+
+  it("creates, shows, lists, updates and deletes directories", async () => {
+    const c = await run("directory", "create", "--id", guid(0xc1), "--display-name", "Contoso");
+    expect(c.code).toBe(0);
+    expect(c.out).toMatch(/displayName\s+Contoso/);
+    const g = await run("--json", "directory", "get", guid(0xc1));
+    expect(JSON.parse(g.out)).toMatchObject({ id: guid(0xc1), displayName: "Contoso" });
+    const l = await run("directory", "list");
+    expect(l.out).toContain("Contoso");
+    expect(l.out).toContain("Operator");
+    expect((await run("directory", "update", guid(0xc1), "--display-name", "Contoso Ltd")).out).toContain(
+      "Contoso Ltd",
+    );
+    const dup = await run("directory", "create", "--id", guid(0xc1), "--display-name", "Again");
+    expect(dup.code).toBe(1);
+    expect(dup.err).toMatch(/AlreadyExists/);
+    const bad = await run("directory", "create", "--id", "nope", "--display-name", "x");
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/id: must be a GUID/);
+  });
+
+  it("creates providers and subscriptions and soft-deletes a subscription", async () => {
+    const p = await run("--json", "provider", "create", "--id", "csp-1", "--display-name", "CSP One");
+    expect(p.code).toBe(0);
+    expect(JSON.parse(p.out)).toMatchObject({ id: "csp-1", parentId: "operator" });
+    const s = await run(
+      "--json",
+      "subscription",
+      "create",
+      "--display-name",
+      "Dev",
+      "--directory",
+      guid(0xc1),
+      "--provider",
+      "csp-1",
+      "--id",
+      guid(0xc2),
+    );
+    expect(JSON.parse(s.out)).toMatchObject({ id: guid(0xc2), providerId: "csp-1", state: "Active" });
+    const list = await run("--json", "subscription", "list", "--provider", "csp-1", "--all");
+    expect(JSON.parse(list.out).map((x: { id: string }) => x.id)).toEqual([guid(0xc2)]);
+    const del = await run("--json", "subscription", "delete", guid(0xc2));
+    expect(JSON.parse(del.out).state).toBe("Deleted");
+    expect(JSON.parse((await run("--json", "subscription", "get", guid(0xc2))).out).state).toBe("Deleted");
+  });
+
+  it("registers a source, shows its key once, rotates and revokes", async () => {
+    const c = await run("--json", "source", "create", "storage-rp");
+    const created = JSON.parse(c.out);
+    expect(created.apiKey).toMatch(/^tsk_/);
+    const g = await run("source", "get", "storage-rp");
+    expect(g.out).not.toContain(created.apiKey);
+    expect(g.out).toContain(created.apiKey.slice(0, 10));
+    const r = await run("--json", "source", "rotate", "storage-rp", "--grace", "1h");
+    expect(JSON.parse(r.out).apiKey).toMatch(/^tsk_/);
+    expect(JSON.parse((await run("--json", "source", "revoke", "storage-rp")).out)).toEqual({ revoked: 2 });
+  });
+
+  it("lists and deprecates meters", async () => {
+    const l = await run("--json", "meter", "list", "--category", "Compute");
+    expect(
+      JSON.parse(l.out)
+        .map((m: { name: string }) => m.name)
+        .sort(),
+    ).toEqual(["Base VM Size Hours", "VM size hours", "Windows VM Size Hours"]);
+    const d = await run("--json", "meter", "deprecate", "6dab500fa4fd49c4956d229bb9c8c793");
+    expect(JSON.parse(d.out)).toMatchObject({
+      id: "6DAB500F-A4FD-49C4-956D-229BB9C8C793",
+      status: "deprecated",
+    });
+  });
+
+  it("exits 2 on usage errors", async () => {
+    expect((await run("directory", "frobnicate")).code).toBe(2);
+    expect((await run("directory", "create")).code).toBe(2);
+    expect((await run("--help")).code).toBe(0);
+  });
+});

@@ -1,0 +1,113 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { type Clock, ManualClock } from "../src/clock.js";
+import { type Config, loadConfig } from "../src/config.js";
+import { buildApp } from "../src/http/app.js";
+import type { App } from "../src/http/types.js";
+import { createLogger, openServices, type Services } from "../src/services.js";
+
+export type DialectName = "sqlite" | "postgres";
+
+/** The PostgreSQL server tests may use; CI sets it, a laptop without PostgreSQL runs SQLite only. */
+export const POSTGRES_URL = process.env.TALLY_TEST_POSTGRES_URL || undefined;
+
+export const DIALECTS: DialectName[] = POSTGRES_URL ? ["sqlite", "postgres"] : ["sqlite"];
+
+export interface TestEnv {
+  svc: Services;
+  config: Config;
+  dataDir: string;
+  clock: Clock;
+  schema: string | undefined;
+  cleanup(): Promise<void>;
+}
+
+export function testConfig(
+  dialect: DialectName,
+  dataDir: string,
+  extra: Record<string, string> = {},
+): Config {
+  return loadConfig({
+    TALLY_DATA_DIR: dataDir,
+    TALLY_LOG_LEVEL: "silent",
+    ...(dialect === "postgres" ? { TALLY_DATABASE_URL: POSTGRES_URL! } : {}),
+    ...extra,
+  });
+}
+
+/**
+ * A migrated, bootstrapped tally on a fresh database: a temp-dir SQLite file, or a schema of its
+ * own on PostgreSQL that `cleanup` drops.
+ */
+export async function openTestEnv(
+  dialect: DialectName,
+  opts: { clock?: Clock; env?: Record<string, string> } = {},
+): Promise<TestEnv> {
+  const dataDir = mkdtempSync(join(tmpdir(), "tally-test-"));
+  const config = testConfig(dialect, dataDir, opts.env);
+  const schema = dialect === "postgres" ? `tally_t_${randomBytes(6).toString("hex")}` : undefined;
+  const clock = opts.clock ?? new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+  const svc = await openServices(config, {
+    migrate: true,
+    clock,
+    logger: createLogger({ logLevel: "silent" }),
+    ...(schema ? { schema } : {}),
+  });
+  return {
+    svc,
+    config,
+    dataDir,
+    clock,
+    schema,
+    async cleanup() {
+      await svc.close();
+      if (schema) await dropSchema(schema);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface TestApp extends TestEnv {
+  app: App;
+  operatorToken: string;
+  /** `Authorization` header for the operator. */
+  op: { authorization: string };
+}
+
+export async function openTestApp(
+  dialect: DialectName,
+  opts: { clock?: Clock; env?: Record<string, string> } = {},
+): Promise<TestApp> {
+  const env = await openTestEnv(dialect, opts);
+  const app = await buildApp(env.svc);
+  await app.ready();
+  const operatorToken = await env.svc.tokens.sign({
+    subject: env.svc.system.operatorPrincipalId,
+    ttlMs: 3_600_000,
+  });
+  return {
+    ...env,
+    app,
+    operatorToken,
+    op: { authorization: `Bearer ${operatorToken}` },
+    async cleanup() {
+      await app.close();
+      await env.cleanup();
+    },
+  };
+}
+
+export const guid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
