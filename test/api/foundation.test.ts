@@ -139,7 +139,7 @@ describe.each(DIALECTS)("foundation API on %s", (dialect) => {
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
-        const page = (
+        const page: { items: { id: string }[]; nextCursor: string | null } = (
           await req("GET", `/api/v1/directories?limit=2${cursor ? `&cursor=${cursor}` : ""}`)
         ).json();
         expect(page.items.length).toBeLessThanOrEqual(2);

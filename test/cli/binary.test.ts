@@ -27,7 +27,7 @@ function waitForUrl(child: ChildProcess): Promise<string> {
 
 describe("the tally binary", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "tally-bin-"));
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     TALLY_DATA_DIR: dataDir,
     TALLY_PORT: "0",
