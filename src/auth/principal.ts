@@ -32,6 +32,8 @@ export const ACTIONS = [
   "sources/keys/delete",
   "meters/read",
   "meters/write",
+  "usage/read",
+  "usage/import",
   "audit/read",
 ] as const;
 
