@@ -36,6 +36,44 @@ const port = z
     return n;
   });
 
+const positiveInt = (fallback: string, max: number) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
+      if (!(n >= 1 && n <= max)) {
+        ctx.addIssue({ code: "custom", message: `expected a whole number from 1 to ${max}, got "${s}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1e3,
+  kib: 1024,
+  mb: 1e6,
+  mib: 1024 ** 2,
+  gb: 1e9,
+  gib: 1024 ** 3,
+};
+
+const byteSize = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      const m = /^(\d+)\s*([a-z]*)$/i.exec(s);
+      const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+      if (!m || unit === undefined || Number(m[1]) === 0) {
+        ctx.addIssue({ code: "custom", message: `expected a size such as 16MiB or 1048576, got "${s}"` });
+        return z.NEVER;
+      }
+      return Number(m[1]) * unit;
+    });
+
 const url = (what: string) =>
   z
     .string()
@@ -55,6 +93,9 @@ const schema = z.object({
   TALLY_TOKEN_AUDIENCE: z.string().default("tally"),
   TALLY_TOKEN_TTL: duration("8h"),
   TALLY_SHUTDOWN_GRACE: duration("10s"),
+  TALLY_INGEST_MAX_RECORDS: positiveInt("10000", 1_000_000),
+  TALLY_INGEST_MAX_BYTES: byteSize("16MiB"),
+  TALLY_SEAL_DELAY: duration("10s"),
   TALLY_SERVER: url("the URL of a tally server, such as https://tally.example.com:8443"),
   TALLY_TOKEN: z.string().optional(),
 });
@@ -70,6 +111,10 @@ export interface Config {
   tokenAudience: string;
   tokenTtlMs: number;
   shutdownGraceMs: number;
+  ingestMaxRecords: number;
+  ingestMaxBytes: number;
+  /** How long after a reported hour ends before it is sealed (no record can still be stamped in it). */
+  sealDelayMs: number;
   /** CLI: the server to talk to instead of the local database, and the token to use there. */
   server: string | undefined;
   token: string | undefined;
@@ -103,6 +148,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tokenAudience: c.TALLY_TOKEN_AUDIENCE,
     tokenTtlMs: c.TALLY_TOKEN_TTL,
     shutdownGraceMs: c.TALLY_SHUTDOWN_GRACE,
+    ingestMaxRecords: c.TALLY_INGEST_MAX_RECORDS,
+    ingestMaxBytes: c.TALLY_INGEST_MAX_BYTES,
+    sealDelayMs: c.TALLY_SEAL_DELAY,
     server: c.TALLY_SERVER,
     token: c.TALLY_TOKEN,
   };

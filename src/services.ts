@@ -3,8 +3,10 @@ import { EmbeddedTokens } from "./auth/tokens.js";
 import { bootstrap, readSystemIds, type SystemIds } from "./bootstrap.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
+import { Metrics } from "./metrics.js";
 import { openStore, type Store } from "./storage/database.js";
 import { isMigrated, migrateToLatest } from "./storage/migrate.js";
+import { UsageCatalog } from "./usage/catalog.js";
 
 /**
  * Everything a request handler, a CLI command or a background job needs, built once and passed in.
@@ -17,6 +19,9 @@ export interface Services {
   logger: Logger;
   tokens: EmbeddedTokens;
   system: SystemIds;
+  metrics: Metrics;
+  /** Id ↔ internal key resolution for the usage tables. */
+  catalog: UsageCatalog;
   close(): Promise<void>;
 }
 
@@ -73,7 +78,9 @@ export async function openServices(config: Config, opts: OpenOptions): Promise<S
       clockSkewSec: 60,
       now: () => clock.now(),
     }).load();
-    return { config, store, clock, logger, tokens, system, close: () => store.close() };
+    const metrics = new Metrics();
+    const catalog = new UsageCatalog(store.db, clock);
+    return { config, store, clock, logger, tokens, system, metrics, catalog, close: () => store.close() };
   } catch (e) {
     await store.close();
     throw e;

@@ -53,7 +53,7 @@ export async function openTestEnv(
   const svc = await openServices(config, {
     migrate: true,
     clock,
-    logger: createLogger({ logLevel: "silent" }),
+    logger: createLogger({ logLevel: (process.env.TALLY_TEST_LOG as "error" | undefined) ?? "silent" }),
     ...(schema ? { schema } : {}),
   });
   return {
@@ -96,7 +96,7 @@ export async function openTestApp(
   await app.ready();
   const operatorToken = await env.svc.tokens.sign({
     subject: env.svc.system.operatorPrincipalId,
-    ttlMs: 3_600_000,
+    ttlMs: 400 * 86_400_000,
   });
   return {
     ...env,

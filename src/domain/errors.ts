@@ -6,6 +6,7 @@ export type ErrorCode =
   | "InvalidRequest"
   | "ValidationFailed"
   | "InvalidCursor"
+  | "WindowNotClosed"
   | "Unauthenticated"
   | "Forbidden"
   | "NotFound"
@@ -23,6 +24,7 @@ export function httpStatus(code: ErrorCode): number {
     case "InvalidRequest":
     case "ValidationFailed":
     case "InvalidCursor":
+    case "WindowNotClosed":
       return 400;
     case "Unauthenticated":
       return 401;

@@ -4,6 +4,8 @@
  * expanded to the whole subtree). Repositories take this and scope their queries with it; they
  * never filter results afterwards.
  */
-export type SubscriptionScope = "all" | { readonly subscriptionIds: readonly string[]; readonly providerIds: readonly string[] };
+export type SubscriptionScope =
+  | "all"
+  | { readonly subscriptionIds: readonly string[]; readonly providerIds: readonly string[] };
 
 export const EVERYTHING: SubscriptionScope = "all";

@@ -89,7 +89,7 @@ export async function buildApp(svc: Services, opts: AppOptions = {}): Promise<Ap
 
   registerErrorHandling(app);
   registerAuth(app, svc);
-  registerMetrics(app);
+  registerMetrics(app, svc.metrics);
   registerRoutes(app, svc);
   app.get("/openapi.json", { config: { auth: "none" }, schema: { hide: true } }, async () => app.swagger());
   return app;

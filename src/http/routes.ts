@@ -5,6 +5,8 @@ import { registerMeters } from "./routes/meters.js";
 import { registerProviders } from "./routes/providers.js";
 import { registerSources } from "./routes/sources.js";
 import { registerSubscriptions } from "./routes/subscriptions.js";
+import { registerUsage } from "./routes/usage.js";
+import { registerUsageRecords } from "./routes/usage-records.js";
 import type { App } from "./types.js";
 
 /** Every route of the server, in one list. */
@@ -15,4 +17,6 @@ export function registerRoutes(app: App, svc: Services): void {
   registerSubscriptions(app, svc);
   registerSources(app, svc);
   registerMeters(app, svc);
+  registerUsageRecords(app, svc);
+  registerUsage(app, svc);
 }

@@ -39,7 +39,14 @@ export const errorBody = z.object({
     message: z.string(),
     requestId: z.string(),
     details: z
-      .array(z.object({ field: z.string(), reason: z.string(), index: z.number().optional() }))
+      .array(
+        z.object({
+          field: z.string(),
+          reason: z.string(),
+          index: z.number().optional(),
+          line: z.number().optional(),
+        }),
+      )
       .optional(),
   }),
 });

@@ -1,10 +1,12 @@
 import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from "kysely";
 import type { Store } from "./database.js";
 import * as m0001 from "./migrations/0001_foundation.js";
+import * as m0002 from "./migrations/0002_metering.js";
 
 /** Every migration, in order. Migrations are frozen once released: add a new one, never edit. */
 const migrations: Record<string, Migration> = {
   "0001_foundation": m0001,
+  "0002_metering": m0002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

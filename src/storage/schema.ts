@@ -90,7 +90,84 @@ export interface AuditLogTable {
   details: string | null;
 }
 
+export interface UsageRecordTable {
+  seq: Generated<number>;
+  source_seq: number;
+  record_id: string;
+  subscription_seq: number;
+  meter_seq: number;
+  q_units: number;
+  q_frac: number;
+  usage_start: number;
+  usage_end: number;
+  reported_at: number;
+  instance_hash: string;
+  resource_uri: string;
+  location: string | null;
+  tags: string | null;
+  additional_info: string | null;
+  import_id: string | null;
+}
+
+export interface UsageClockTable {
+  name: "sealed_until" | "rolled_up_until" | "answered_from" | "first_live_at";
+  value: number | null;
+}
+
+export interface UsageInstanceTable {
+  seq: Generated<number>;
+  subscription_seq: number;
+  instance_hash: string;
+  resource_uri: string;
+  location: string | null;
+  tags: string | null;
+  additional_info: string | null;
+}
+
+interface UsageAggregateColumns {
+  subscription_seq: number;
+  meter_seq: number;
+  instance_seq: number;
+  q_units: number;
+  q_frac: number;
+  records: number;
+}
+
+export interface UsageHourlyTable extends UsageAggregateColumns {
+  usage_hour: number;
+  reported_hour: number;
+}
+
+export interface UsageDailyTable extends UsageAggregateColumns {
+  usage_day: number;
+  reported_day: number;
+}
+
+export interface UsageReportedBoundsTable {
+  reported_hour: number;
+  min_usage_hour: number;
+  max_usage_hour: number;
+}
+
+export interface UsageImportTable {
+  id: string;
+  source_seq: number;
+  created_at: number;
+  principal_id: string;
+  inserted: number;
+  duplicates: number;
+  min_reported_at: number | null;
+  max_reported_at: number | null;
+}
+
 export interface DB {
+  usage_records: UsageRecordTable;
+  usage_clock: UsageClockTable;
+  usage_instances: UsageInstanceTable;
+  usage_hourly: UsageHourlyTable;
+  usage_daily: UsageDailyTable;
+  usage_reported_bounds: UsageReportedBoundsTable;
+  usage_imports: UsageImportTable;
   audit_log: AuditLogTable;
   meta: MetaTable;
   meters: MeterTable;

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { Config } from "../../config.js";
 import { buildApp } from "../../http/app.js";
 import { openServices } from "../../services.js";
+import { startRollupLoop } from "../../usage/rollup.js";
 import { cliConfig } from "../context.js";
 
 /** Starts the server: migrates, bootstraps, listens, and shuts down gracefully on SIGTERM/SIGINT. */
@@ -9,6 +10,7 @@ export async function serve(config: Config): Promise<void> {
   const svc = await openServices(config, { migrate: true });
   const app = await buildApp(svc);
   await app.listen({ port: config.port, host: config.host });
+  const rollup = startRollupLoop(svc);
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
   const base = config.publicUrl ?? `http://localhost:${port}`;
@@ -37,6 +39,7 @@ export async function serve(config: Config): Promise<void> {
     force.unref();
     try {
       await app.close();
+      await rollup.stop();
       await svc.close();
       svc.logger.info("stopped");
       process.exit(0);

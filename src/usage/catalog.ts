@@ -1,0 +1,124 @@
+import type { Kysely } from "kysely";
+import type { Clock } from "../clock.js";
+import type { DB } from "../storage/schema.js";
+
+export interface SubscriptionRef {
+  seq: number;
+  id: string;
+  state: "Active" | "Disabled" | "Deleted";
+  deletedAt: number | null;
+  providerId: string;
+  directoryId: string;
+}
+
+export interface MeterRef {
+  seq: number;
+  key: string;
+  id: string;
+  name: string;
+  unit: string;
+  category: string;
+}
+
+const SUBSCRIPTION_TTL_MS = 10_000;
+const METER_RELOAD_MS = 2_000;
+
+/**
+ * Resolves public ids to the internal keys of the usage tables and back, with small caches:
+ * meters are few and reloaded on a miss; subscriptions are looked up on a miss and kept for a
+ * few seconds (a state change is seen within that time on every node).
+ */
+export class UsageCatalog {
+  private meters = new Map<string, MeterRef>();
+  private metersBySeq = new Map<number, MeterRef>();
+  private metersLoadedAt = Number.NEGATIVE_INFINITY;
+  private subs = new Map<string, { ref: SubscriptionRef; until: number }>();
+  private subsBySeq = new Map<number, string>();
+
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly clock: Clock,
+  ) {}
+
+  private async loadMeters(): Promise<void> {
+    const rows = await this.db
+      .selectFrom("meters")
+      .select(["seq", "key", "id", "name", "unit", "category"])
+      .execute();
+    this.meters = new Map(rows.map((r) => [r.key, { ...r, seq: Number(r.seq) }]));
+    this.metersBySeq = new Map([...this.meters.values()].map((m) => [m.seq, m]));
+    this.metersLoadedAt = this.clock.now();
+  }
+
+  /** Meters by normalised key; unknown keys are absent from the answer. */
+  async metersByKey(keys: Iterable<string>): Promise<Map<string, MeterRef>> {
+    const wanted = [...new Set(keys)];
+    if (wanted.some((k) => !this.meters.has(k)) && this.clock.now() - this.metersLoadedAt > METER_RELOAD_MS) {
+      await this.loadMeters();
+    }
+    const out = new Map<string, MeterRef>();
+    for (const k of wanted) {
+      const m = this.meters.get(k);
+      if (m) out.set(k, m);
+    }
+    return out;
+  }
+
+  async meterBySeq(seq: number): Promise<MeterRef | undefined> {
+    if (!this.metersBySeq.has(seq)) await this.loadMeters();
+    return this.metersBySeq.get(seq);
+  }
+
+  /** Subscriptions by canonical id; unknown ids are absent from the answer. */
+  async subscriptions(ids: Iterable<string>): Promise<Map<string, SubscriptionRef>> {
+    const now = this.clock.now();
+    const out = new Map<string, SubscriptionRef>();
+    const missing: string[] = [];
+    for (const id of new Set(ids)) {
+      const hit = this.subs.get(id);
+      if (hit && hit.until > now) out.set(id, hit.ref);
+      else missing.push(id);
+    }
+    for (let i = 0; i < missing.length; i += 500) {
+      const rows = await this.db
+        .selectFrom("subscriptions")
+        .select(["seq", "id", "state", "deleted_at", "provider_id", "directory_id"])
+        .where("id", "in", missing.slice(i, i + 500))
+        .execute();
+      for (const r of rows) {
+        const ref: SubscriptionRef = {
+          seq: Number(r.seq),
+          id: r.id,
+          state: r.state,
+          deletedAt: r.deleted_at,
+          providerId: r.provider_id,
+          directoryId: r.directory_id,
+        };
+        if (this.subs.size > 200_000) this.subs.clear();
+        this.subs.set(r.id, { ref, until: now + SUBSCRIPTION_TTL_MS });
+        this.subsBySeq.set(ref.seq, r.id);
+        out.set(r.id, ref);
+      }
+    }
+    return out;
+  }
+
+  /** Public ids of subscriptions by internal key (the mapping never changes). */
+  async subscriptionIds(seqs: Iterable<number>): Promise<Map<number, string>> {
+    const missing = [...new Set(seqs)].filter((s) => !this.subsBySeq.has(s));
+    for (let i = 0; i < missing.length; i += 500) {
+      const rows = await this.db
+        .selectFrom("subscriptions")
+        .select(["seq", "id"])
+        .where("seq", "in", missing.slice(i, i + 500))
+        .execute();
+      for (const r of rows) this.subsBySeq.set(Number(r.seq), r.id);
+    }
+    const out = new Map<number, string>();
+    for (const s of seqs) {
+      const id = this.subsBySeq.get(s);
+      if (id !== undefined) out.set(s, id);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,133 @@
+import { sql } from "kysely";
+import { DAY, floorDay, HOUR } from "../domain/time.js";
+import type { Store } from "../storage/database.js";
+
+export type TimeBasis = "reported" | "usage";
+export type Granularity = "hourly" | "daily";
+export type GroupBy = "instance" | "meter" | "subscription";
+
+/** A usage query over the aggregates, with subscriptions already resolved to internal keys. */
+export interface AggregateQuery {
+  basis: TimeBasis;
+  granularity: Granularity;
+  /** Inclusive start and exclusive end of the window, on `basis` time. */
+  from: number;
+  to: number;
+  /** Sorted, distinct internal subscription keys in scope. */
+  subscriptionSeqs: readonly number[];
+  meterSeq?: number;
+  groupBy: GroupBy;
+}
+
+/** Sort key of an aggregate row: subscription, usage bucket, meter, instance (-1 when grouped away). */
+export type RowKey = [subscriptionSeq: number, bucket: number, meterSeq: number, instanceSeq: number];
+
+export interface AggregateRow {
+  key: RowKey;
+  /** Sum of the whole-unit column and of the fraction column, as exact integer text. */
+  units: string;
+  frac: string;
+}
+
+const compareKeys = (a: RowKey, b: RowKey) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3];
+
+/**
+ * The usage buckets a query has to look at. On reported time, the reported hours of the window
+ * bound the usage hours reported in them (usage_reported_bounds), so late usage is found without
+ * scanning the whole history; on usage time, the window is the range.
+ */
+export async function usageRange(
+  store: Store,
+  q: Pick<AggregateQuery, "basis" | "granularity" | "from" | "to">,
+) {
+  if (q.basis === "usage") return { lo: q.from, hi: q.to };
+  const b = await store.db
+    .selectFrom("usage_reported_bounds")
+    .select((eb) => [eb.fn.min("min_usage_hour").as("lo"), eb.fn.max("max_usage_hour").as("hi")])
+    .where("reported_hour", ">=", q.from)
+    .where("reported_hour", "<", q.to)
+    .executeTakeFirst();
+  if (!b || b.lo === null || b.hi === null) return undefined;
+  const lo = Number(b.lo);
+  const hi = Number(b.hi);
+  return q.granularity === "hourly" ? { lo, hi: hi + HOUR } : { lo: floorDay(lo), hi: floorDay(hi) + DAY };
+}
+
+/**
+ * One page of aggregate rows after `after`, in key order, grouped by usage bucket (and by meter
+ * and instance unless grouped away), summed over every reported bucket of the window. Walks the
+ * subscriptions in key order, a chunk at a time, each chunk one index-ordered range query.
+ */
+export async function fetchAggregates(
+  store: Store,
+  q: AggregateQuery,
+  after: RowKey | null,
+  limit: number,
+): Promise<AggregateRow[]> {
+  const range = await usageRange(store, q);
+  if (!range) return [];
+  const table = q.granularity === "hourly" ? "usage_hourly" : "usage_daily";
+  const bucket = q.granularity === "hourly" ? "usage_hour" : "usage_day";
+  const reported = q.granularity === "hourly" ? "reported_hour" : "reported_day";
+  const grouping =
+    q.groupBy === "instance"
+      ? sql.raw(`subscription_seq, ${bucket}, meter_seq, instance_seq`)
+      : q.groupBy === "meter"
+        ? sql.raw(`subscription_seq, ${bucket}, meter_seq`)
+        : sql.raw(`subscription_seq, ${bucket}`);
+  const keyCols =
+    q.groupBy === "instance"
+      ? sql.raw(`subscription_seq as s, ${bucket} as b, meter_seq as m, instance_seq as i`)
+      : q.groupBy === "meter"
+        ? sql.raw(`subscription_seq as s, ${bucket} as b, meter_seq as m, -1 as i`)
+        : sql.raw(`subscription_seq as s, ${bucket} as b, -1 as m, -1 as i`);
+  const reportedFilter =
+    q.basis === "reported"
+      ? sql`and ${sql.ref(reported)} >= ${q.from} and ${sql.ref(reported)} < ${q.to}`
+      : sql``;
+  const meterFilter = q.meterSeq === undefined ? sql`` : sql`and meter_seq = ${q.meterSeq}`;
+
+  const run = async (subs: readonly number[], cursor: RowKey | null, n: number): Promise<AggregateRow[]> => {
+    const subFilter =
+      store.dialect === "postgres"
+        ? sql`subscription_seq = any(${subs as number[]}::bigint[])`
+        : sql`subscription_seq in (${sql.join(subs as number[])})`;
+    // Within the cursor's subscription, continue strictly after the cursor's key.
+    const cursorFilter =
+      cursor === null
+        ? sql``
+        : q.groupBy === "instance"
+          ? sql`and (${sql.ref(bucket)}, meter_seq, instance_seq) > (${cursor[1]}, ${cursor[2]}, ${cursor[3]})`
+          : q.groupBy === "meter"
+            ? sql`and (${sql.ref(bucket)}, meter_seq) > (${cursor[1]}, ${cursor[2]})`
+            : sql`and ${sql.ref(bucket)} > ${cursor[1]}`;
+    const rows = await sql<{ s: number; b: number; m: number; i: number; u: string; f: string }>`
+      select ${keyCols}, cast(sum(q_units) as text) as u, cast(sum(q_frac) as text) as f
+      from ${sql.table(table)}
+      where ${subFilter} and ${sql.ref(bucket)} >= ${range.lo} and ${sql.ref(bucket)} < ${range.hi}
+        ${reportedFilter} ${meterFilter} ${cursorFilter}
+      group by ${grouping}
+      order by ${grouping}
+      limit ${n}`.execute(store.db);
+    return rows.rows.map((r) => ({
+      key: [Number(r.s), Number(r.b), Number(r.m), Number(r.i)],
+      units: r.u,
+      frac: r.f,
+    }));
+  };
+
+  const out: AggregateRow[] = [];
+  let subs = q.subscriptionSeqs;
+  if (after !== null) {
+    out.push(...(await run([after[0]], after, limit)));
+    subs = subs.filter((s) => s > after[0]);
+  }
+  let chunk = 64;
+  for (let i = 0; i < subs.length && out.length < limit; ) {
+    const part = subs.slice(i, i + chunk);
+    out.push(...(await run(part, null, limit - out.length)));
+    i += part.length;
+    chunk = Math.min(chunk * 4, 4096);
+  }
+  return out.sort((a, b) => compareKeys(a.key, b.key)).slice(0, limit);
+}

@@ -1,0 +1,45 @@
+import type { Kysely } from "kysely";
+import type { SubscriptionScope } from "../domain/scope.js";
+import { allProviderRows, descendants } from "../providers/repository.js";
+import type { DB } from "../storage/schema.js";
+
+export interface SubscriptionFilter {
+  subscriptionId?: string;
+  directoryId?: string;
+  /** A provider: the subscriptions offered anywhere in its subtree. */
+  providerId?: string;
+  /** Subscriptions offered directly by this provider (the Azure operator API's direct tenants). */
+  directProviderId?: string;
+  /** Leave out these subscriptions (a provider's own provider subscription). */
+  excludeIds?: readonly string[];
+}
+
+/**
+ * The internal keys, sorted, of the subscriptions a principal's scope allows and the filters
+ * select, deleted ones included (they keep their usage). This is where usage reads are scoped.
+ */
+export async function subscriptionSeqs(
+  db: Kysely<DB>,
+  scope: SubscriptionScope,
+  f: SubscriptionFilter,
+): Promise<number[]> {
+  let q = db.selectFrom("subscriptions").select("seq").orderBy("seq");
+  if (scope !== "all") {
+    q = q.where((eb) =>
+      eb.or([
+        ...(scope.subscriptionIds.length ? [eb("id", "in", scope.subscriptionIds)] : []),
+        ...(scope.providerIds.length ? [eb("provider_id", "in", scope.providerIds)] : []),
+        eb.lit(false),
+      ]),
+    );
+  }
+  if (f.subscriptionId !== undefined) q = q.where("id", "=", f.subscriptionId);
+  if (f.directoryId !== undefined) q = q.where("directory_id", "=", f.directoryId);
+  if (f.directProviderId !== undefined) q = q.where("provider_id", "=", f.directProviderId);
+  if (f.providerId !== undefined) {
+    const ids = descendants(await allProviderRows(db), f.providerId);
+    q = q.where("provider_id", "in", ids);
+  }
+  if (f.excludeIds?.length) q = q.where("id", "not in", f.excludeIds);
+  return (await q.execute()).map((r) => Number(r.seq));
+}
