@@ -15,6 +15,9 @@ export interface SystemIds {
 
 export const ROOT_PROVIDER_ID = "operator";
 
+/** The built-in source of history imports that name no source of their own (it has no API key). */
+export const IMPORT_SOURCE_NAME = "import";
+
 const META_KEYS = {
   operatorPrincipalId: "operator_principal_id",
   operatorDirectoryId: "operator_directory_id",
@@ -85,6 +88,23 @@ export async function bootstrap(store: Store, now: number): Promise<SystemIds> {
           { key: META_KEYS.operatorDirectoryId, value: directoryId },
           { key: META_KEYS.defaultProviderSubscriptionId, value: subscriptionId },
         ])
+        .execute();
+    }
+    const importSource = await trx
+      .selectFrom("sources")
+      .select("id")
+      .where("name", "=", IMPORT_SOURCE_NAME)
+      .executeTakeFirst();
+    if (!importSource) {
+      await trx
+        .insertInto("sources")
+        .values({
+          id: newGuid(),
+          name: IMPORT_SOURCE_NAME,
+          created_at: now,
+          updated_at: now,
+          disabled_at: null,
+        })
         .execute();
     }
     await seedCatalogue(trx, now);

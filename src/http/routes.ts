@@ -6,6 +6,7 @@ import { registerProviders } from "./routes/providers.js";
 import { registerSources } from "./routes/sources.js";
 import { registerSubscriptions } from "./routes/subscriptions.js";
 import { registerUsage } from "./routes/usage.js";
+import { registerUsageImports } from "./routes/usage-imports.js";
 import { registerUsageRecords } from "./routes/usage-records.js";
 import type { App } from "./types.js";
 
@@ -19,4 +20,5 @@ export function registerRoutes(app: App, svc: Services): void {
   registerMeters(app, svc);
   registerUsageRecords(app, svc);
   registerUsage(app, svc);
+  registerUsageImports(app, svc);
 }

@@ -14,6 +14,8 @@ export interface RecordRow {
   instanceHash: string;
   /** Imports only: the record's own reported time. */
   reportedAt: number | undefined;
+  /** Imports only: the source the record is attributed to, when not the batch's. */
+  sourceSeq?: number;
 }
 
 /** The columns of a stored record that make up its content (what a re-send must match). */

@@ -34,7 +34,12 @@ function invalid(issues: FieldIssue[], total: number): DomainError {
 export async function prepareBatch(
   deps: Deps,
   batch: ParsedBatch,
-  opts: { now: number; imported: boolean },
+  opts: {
+    now: number;
+    imported: boolean;
+    /** Imports: the source a record names (`sourceId`), resolved to its key, or undefined if unknown. */
+    sourceOf?: (r: ImportedRecord) => number | undefined;
+  },
 ): Promise<{ rows: RecordRow[]; repeats: number }> {
   const { records, lines } = batch;
   if (records.length > deps.config.ingestMaxRecords) {
@@ -79,11 +84,19 @@ export async function prepareBatch(
       });
     }
     if (!meter) issues.push({ index: i, field: "meterId", reason: "is not a meter of the catalogue" });
+    let sourceSeq: number | undefined;
+    if ("reportedAt" in r && opts.sourceOf) {
+      sourceSeq = opts.sourceOf(r);
+      if (sourceSeq === undefined)
+        issues.push({ index: i, field: "sourceId", reason: `source '${r.sourceId}' does not exist` });
+    }
     if (!sub || !meter || issues.length) continue;
     const row = toRow(i, r, sub.seq, meter.seq, "reportedAt" in r ? r.reportedAt : undefined);
-    const first = firstById.get(r.id);
+    if (sourceSeq !== undefined) row.sourceSeq = sourceSeq;
+    const identity = `${sourceSeq ?? ""}\u0001${r.id}`;
+    const first = firstById.get(identity);
     if (first === undefined) {
-      firstById.set(r.id, row);
+      firstById.set(identity, row);
       rows.push(row);
     } else if (sameContent(first.record, r) && first.reportedAt === row.reportedAt) {
       repeats++;

@@ -1,6 +1,8 @@
-import { sql } from "kysely";
+import type { Statement } from "better-sqlite3";
+import { type Kysely, sql } from "kysely";
 import { DomainError } from "../domain/errors.js";
 import type { Store } from "../storage/database.js";
+import type { DB } from "../storage/schema.js";
 import { type RecordRow, type StoredContent, sameStored } from "./rows.js";
 
 /** Advisory lock key: ingest holds it shared, sealing a reported hour holds it exclusively. */
@@ -31,7 +33,7 @@ export interface WriteOptions {
   /** Set for history imports: records keep their reported times and are tagged with the import. */
   importId?: string;
   /** Runs inside the transaction after the insert (imports aggregate their records there). */
-  afterInsert?: (tx: TxContext) => Promise<void> | void;
+  afterInsert?: (tx: TxContext, counts: { inserted: number; duplicates: number }) => Promise<void> | void;
   /** Runs inside the transaction before anything is written (imports check their horizon). */
   beforeInsert?: (tx: TxContext) => Promise<void> | void;
 }
@@ -39,6 +41,8 @@ export interface WriteOptions {
 /** What the hooks can do inside the write transaction, on either database. */
 export interface TxContext {
   store: Store;
+  /** Kysely bound to the transaction. */
+  db: Kysely<DB>;
   /** The Kysely transaction (PostgreSQL) or connection holding SQLite's write lock. */
   run<T = unknown>(query: ReturnType<typeof sql<T>>): Promise<T[]>;
 }
@@ -47,6 +51,22 @@ const COLUMNS =
   "source_seq, record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, reported_at, instance_hash, resource_uri, location, tags, additional_info, import_id";
 const CONTENT =
   "record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, resource_uri, location, tags, additional_info, reported_at, import_id";
+
+/** Stores whose first live record is known to be recorded: no need to try again on every batch. */
+const firstLiveKnown = new WeakSet<Store>();
+
+const key = (sourceSeq: number, recordId: string) => `${sourceSeq}\u0001${recordId}`;
+
+function bySource(rows: RecordRow[], fallback: number): Map<number, RecordRow[]> {
+  const out = new Map<number, RecordRow[]>();
+  for (const r of rows) {
+    const s = r.sourceSeq ?? fallback;
+    const list = out.get(s) ?? [];
+    list.push(r);
+    out.set(s, list);
+  }
+  return out;
+}
 
 /** Compares the records the database did not insert with what it holds; returns the conflicting indexes. */
 function conflictsOf(notInserted: RecordRow[], stored: StoredContent[]): number[] {
@@ -73,16 +93,32 @@ export function writeBatch(store: Store, rows: RecordRow[], opts: WriteOptions):
 const CHUNK = 64;
 
 interface SqliteStatements {
-  insert: Map<number, import("better-sqlite3").Statement>;
-  select: Map<number, import("better-sqlite3").Statement>;
+  insert: Map<number, Statement>;
+  select: Map<number, Statement>;
+  begin: Statement;
+  commit: Statement;
+  rollback: Statement;
+  sealed: Statement;
+  firstLive: Statement;
 }
 const sqliteStatements = new WeakMap<object, SqliteStatements>();
 
 function statementsFor(store: Store): SqliteStatements {
-  let s = sqliteStatements.get(store.sqlite!);
+  const db = store.sqlite!;
+  let s = sqliteStatements.get(db);
   if (!s) {
-    s = { insert: new Map(), select: new Map() };
-    sqliteStatements.set(store.sqlite!, s);
+    s = {
+      insert: new Map(),
+      select: new Map(),
+      begin: db.prepare("begin immediate"),
+      commit: db.prepare("commit"),
+      rollback: db.prepare("rollback"),
+      sealed: db.prepare("select value from usage_clock where name = 'sealed_until'"),
+      firstLive: db.prepare(
+        "update usage_clock set value = ? where name = 'first_live_at' and value is null",
+      ),
+    };
+    sqliteStatements.set(db, s);
   }
   return s;
 }
@@ -93,7 +129,7 @@ function insertStatement(store: Store, n: number) {
   if (!st) {
     const values = Array.from({ length: n }, () => "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)").join(",");
     st = store.sqlite!.prepare(
-      `insert into usage_records (${COLUMNS}) values ${values} on conflict (source_seq, record_id) do nothing returning record_id`,
+      `insert into usage_records (${COLUMNS}) values ${values} on conflict (source_seq, record_id) do nothing returning source_seq, record_id`,
     );
     cache.set(n, st);
   }
@@ -114,28 +150,27 @@ function selectStatement(store: Store, n: number) {
 
 async function writeSqlite(store: Store, rows: RecordRow[], opts: WriteOptions): Promise<WriteResult> {
   const raw = store.sqlite!;
+  const st = statementsFor(store);
   return store.db.connection().execute(async (conn) => {
     const tx: TxContext = {
       store,
+      db: conn,
       run: async <T>(q: ReturnType<typeof sql<T>>) => (await q.execute(conn)).rows as T[],
     };
-    raw.prepare("begin immediate").run();
+    st.begin.run();
     try {
       await opts.beforeInsert?.(tx);
-      const sealed = Number(
-        (raw.prepare("select value from usage_clock where name = 'sealed_until'").get() as { value: number })
-          .value,
-      );
-      const reportedAt = Math.max(opts.now, sealed);
+      const reportedAt = Math.max(opts.now, Number((st.sealed.get() as { value: number }).value));
       const importId = opts.importId ?? null;
       const inserted = new Set<string>();
+      const params: unknown[] = [];
       for (let i = 0; i < rows.length; i += CHUNK) {
         const chunk = rows.slice(i, i + CHUNK);
-        const params: unknown[] = [];
+        params.length = 0;
         for (const r of chunk) {
           const rec = r.record;
           params.push(
-            opts.sourceSeq,
+            r.sourceSeq ?? opts.sourceSeq,
             rec.id,
             r.subscriptionSeq,
             r.meterSeq,
@@ -152,30 +187,33 @@ async function writeSqlite(store: Store, rows: RecordRow[], opts: WriteOptions):
             importId,
           );
         }
-        for (const row of insertStatement(store, chunk.length).all(...params) as { record_id: string }[]) {
-          inserted.add(row.record_id);
+        for (const row of insertStatement(store, chunk.length).all(...params) as {
+          source_seq: number;
+          record_id: string;
+        }[]) {
+          inserted.add(key(Number(row.source_seq), row.record_id));
         }
       }
-      const notInserted = rows.filter((r) => !inserted.has(r.record.id));
-      if (notInserted.length) {
+      const notInserted = rows.filter((r) => !inserted.has(key(r.sourceSeq ?? opts.sourceSeq, r.record.id)));
+      const conflicts: number[] = [];
+      for (const [sourceSeq, group] of bySource(notInserted, opts.sourceSeq)) {
         const stored: StoredContent[] = [];
-        for (let i = 0; i < notInserted.length; i += 500) {
-          const ids = notInserted.slice(i, i + 500).map((r) => r.record.id);
-          stored.push(...(selectStatement(store, ids.length).all(opts.sourceSeq, ...ids) as StoredContent[]));
+        for (let i = 0; i < group.length; i += 500) {
+          const ids = group.slice(i, i + 500).map((r) => r.record.id);
+          stored.push(...(selectStatement(store, ids.length).all(sourceSeq, ...ids) as StoredContent[]));
         }
-        const conflicts = conflictsOf(notInserted, stored);
-        if (conflicts.length) throw new ConflictingRecords(conflicts);
+        conflicts.push(...conflictsOf(group, stored));
       }
-      if (inserted.size > 0 && importId === null) {
-        raw
-          .prepare("update usage_clock set value = ? where name = 'first_live_at' and value is null")
-          .run(reportedAt);
+      if (conflicts.length) throw new ConflictingRecords(conflicts.sort((a, b) => a - b));
+      if (inserted.size > 0 && importId === null && !firstLiveKnown.has(store)) {
+        st.firstLive.run(reportedAt);
+        firstLiveKnown.add(store);
       }
-      await opts.afterInsert?.(tx);
-      raw.prepare("commit").run();
+      await opts.afterInsert?.(tx, { inserted: inserted.size, duplicates: rows.length - inserted.size });
+      st.commit.run();
       return { inserted: inserted.size, duplicates: rows.length - inserted.size, reportedAt };
     } catch (e) {
-      if (raw.inTransaction) raw.prepare("rollback").run();
+      if (raw.inTransaction) st.rollback.run();
       throw e;
     }
   });
@@ -191,6 +229,7 @@ async function writePostgres(store: Store, rows: RecordRow[], opts: WriteOptions
   return store.db.transaction().execute(async (trx) => {
     const tx: TxContext = {
       store,
+      db: trx,
       run: async <T>(q: ReturnType<typeof sql<T>>) => (await q.execute(trx)).rows as T[],
     };
     const importId = opts.importId ?? null;
@@ -204,38 +243,41 @@ async function writePostgres(store: Store, rows: RecordRow[], opts: WriteOptions
     }
     await opts.beforeInsert?.(tx);
     const col = <T>(f: (r: RecordRow) => T) => sorted.map(f);
-    const result = await sql<{ record_id: string }>`
+    const result = await sql<{ source_seq: number; record_id: string }>`
       insert into usage_records (${sql.raw(COLUMNS)})
-      select ${opts.sourceSeq}, r.record_id, r.subscription_seq, r.meter_seq, r.q_units, r.q_frac, r.usage_start,
-             r.usage_end, coalesce(r.reported_at, ${reportedAt}), r.instance_hash, r.resource_uri, r.location, r.tags,
-             r.additional_info, ${importId}
+      select coalesce(r.source_seq, ${opts.sourceSeq}), r.record_id, r.subscription_seq, r.meter_seq, r.q_units, r.q_frac,
+             r.usage_start, r.usage_end, coalesce(r.reported_at, ${reportedAt}), r.instance_hash, r.resource_uri, r.location,
+             r.tags, r.additional_info, ${importId}
       from unnest(
         ${col((r) => r.record.id)}::text[], ${col((r) => r.subscriptionSeq)}::bigint[], ${col((r) => r.meterSeq)}::bigint[],
         ${col((r) => r.units)}::bigint[], ${col((r) => r.frac)}::bigint[], ${col((r) => r.record.usageStart)}::bigint[],
-        ${col((r) => r.record.usageEnd)}::bigint[], ${col((r) => r.instanceHash)}::text[], ${col((r) => r.record.resourceUri)}::text[],
-        ${col((r) => r.record.location)}::text[], ${col((r) => r.record.tags)}::text[], ${col((r) => r.record.additionalInfo)}::text[],
-        ${col((r) => r.reportedAt ?? null)}::bigint[]
+        ${col((r) => r.record.usageEnd)}::bigint[], ${col((r) => r.instanceHash)}::text[],
+        ${col((r) => r.record.resourceUri)}::text[], ${col((r) => r.record.location)}::text[],
+        ${col((r) => r.record.tags)}::text[], ${col((r) => r.record.additionalInfo)}::text[],
+        ${col((r) => r.reportedAt ?? null)}::bigint[], ${col((r) => r.sourceSeq ?? null)}::bigint[]
       ) as r(record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, instance_hash, resource_uri,
-             location, tags, additional_info, reported_at)
+             location, tags, additional_info, reported_at, source_seq)
       on conflict (source_seq, record_id) do nothing
-      returning record_id`.execute(trx);
-    const inserted = new Set(result.rows.map((r) => r.record_id));
-    const notInserted = sorted.filter((r) => !inserted.has(r.record.id));
-    if (notInserted.length) {
+      returning source_seq, record_id`.execute(trx);
+    const inserted = new Set(result.rows.map((r) => key(Number(r.source_seq), r.record_id)));
+    const notInserted = sorted.filter((r) => !inserted.has(key(r.sourceSeq ?? opts.sourceSeq, r.record.id)));
+    const conflicts: number[] = [];
+    for (const [sourceSeq, group] of bySource(notInserted, opts.sourceSeq)) {
       const stored = await sql<StoredContent>`
         select ${sql.raw(CONTENT)} from usage_records
-        where source_seq = ${opts.sourceSeq} and record_id = any(${notInserted.map((r) => r.record.id)}::text[])`.execute(
+        where source_seq = ${sourceSeq} and record_id = any(${group.map((r) => r.record.id)}::text[])`.execute(
         trx,
       );
-      const conflicts = conflictsOf(notInserted, stored.rows);
-      if (conflicts.length) throw new ConflictingRecords(conflicts.sort((a, b) => a - b));
+      conflicts.push(...conflictsOf(group, stored.rows));
     }
-    if (inserted.size > 0 && importId === null) {
+    if (conflicts.length) throw new ConflictingRecords(conflicts.sort((a, b) => a - b));
+    if (inserted.size > 0 && importId === null && !firstLiveKnown.has(store)) {
       await sql`update usage_clock set value = ${reportedAt} where name = 'first_live_at' and value is null`.execute(
         trx,
       );
+      firstLiveKnown.add(store);
     }
-    await opts.afterInsert?.(tx);
+    await opts.afterInsert?.(tx, { inserted: inserted.size, duplicates: rows.length - inserted.size });
     return { inserted: inserted.size, duplicates: rows.length - inserted.size, reportedAt };
   });
 }

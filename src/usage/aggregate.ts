@@ -71,6 +71,10 @@ export async function inTransaction<T>(store: Store, f: (tx: TxContext) => Promi
   return store.db
     .transaction()
     .execute((trx) =>
-      f({ store, run: async <R>(q: ReturnType<typeof sql<R>>) => (await q.execute(trx)).rows as R[] }),
+      f({
+        store,
+        db: trx,
+        run: async <R>(q: ReturnType<typeof sql<R>>) => (await q.execute(trx)).rows as R[],
+      }),
     );
 }

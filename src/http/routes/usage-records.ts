@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { DomainError } from "../../domain/errors.js";
-import { parseJsonBatch, parseNdjsonBatch } from "../../ingest/parse.js";
 import { ingestBatch } from "../../ingest/service.js";
 import type { Services } from "../../services.js";
 import { principalOf } from "../auth.js";
+import { parseBatchBody, withBatchBodies } from "../batch-body.js";
 import { errorBody } from "../schemas.js";
 import type { App } from "../types.js";
 
@@ -17,14 +17,7 @@ conflicting indexes; re-sent identical records count as duplicates.`;
 
 /** `POST /api/v1/usage-records`: ingest from resource providers. */
 export function registerUsageRecords(app: App, svc: Services): void {
-  void app.register(async (scope) => {
-    // Bodies arrive as text: the parser below chooses the lossless path and reports NDJSON lines.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser(
-      ["application/json", "application/x-ndjson", "application/jsonl"],
-      { parseAs: "string", bodyLimit: svc.config.ingestMaxBytes },
-      (_req, body, done) => done(null, body),
-    );
+  withBatchBodies(app, svc, (scope) => {
     scope.post(
       "/api/v1/usage-records",
       {
@@ -49,10 +42,7 @@ export function registerUsageRecords(app: App, svc: Services): void {
         if (principal.kind !== "source" || principal.sourceSeq === undefined) {
           throw new DomainError("Forbidden", "only resource providers (sources) report usage.");
         }
-        const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-        const text = req.body as string;
-        const batch = type === "application/json" ? parseJsonBatch(text) : parseNdjsonBatch(text);
-        return ingestBatch(svc, principal.sourceSeq, batch);
+        return ingestBatch(svc, principal.sourceSeq, parseBatchBody(req));
       },
     );
   });
