@@ -68,13 +68,11 @@ export async function aggregateRecords(tx: TxContext, src: AggregateSource): Pro
 
 /** A transaction context over a store, for aggregation passes outside the ingest writer. */
 export async function inTransaction<T>(store: Store, f: (tx: TxContext) => Promise<T>): Promise<T> {
-  return store.db
-    .transaction()
-    .execute((trx) =>
-      f({
-        store,
-        db: trx,
-        run: async <R>(q: ReturnType<typeof sql<R>>) => (await q.execute(trx)).rows as R[],
-      }),
-    );
+  return store.db.transaction().execute((trx) =>
+    f({
+      store,
+      db: trx,
+      run: async <R>(q: ReturnType<typeof sql<R>>) => (await q.execute(trx)).rows as R[],
+    }),
+  );
 }
