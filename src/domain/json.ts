@@ -1,3 +1,4 @@
+import { parse as parseLossless } from "lossless-json";
 /**
  * A JSON number kept as its exact source text (from the lossless parse path), so that a quantity
  * or a number inside `additionalInfo` with more digits than a double holds is never rounded.
@@ -7,6 +8,35 @@ export class DecimalText {
   toJSON(): string {
     return this.text;
   }
+}
+
+/**
+ * Depth of a value whose object keys are already in sorted order at every level and that holds
+ * no DecimalText, or -1: such a value's canonical text is plain JSON.stringify (the fast path).
+ */
+function sortedDepth(v: unknown, depth: number): number {
+  if (v === null || typeof v !== "object") return depth;
+  if (v instanceof DecimalText) return -1;
+  let max = depth;
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      const d = sortedDepth(x, depth + 1);
+      if (d < 0) return -1;
+      if (d > max) max = d;
+    }
+    return max;
+  }
+  let prev = "";
+  let first = true;
+  for (const k in v) {
+    if (!first && k < prev) return -1;
+    first = false;
+    prev = k;
+    const d = sortedDepth((v as Record<string, unknown>)[k], depth + 1);
+    if (d < 0) return -1;
+    if (d > max) max = d;
+  }
+  return max;
 }
 
 export interface CanonicalJson {
@@ -19,6 +49,8 @@ export interface CanonicalJson {
  * (re-sent records compare equal whatever their key order). Returns the text and the nesting depth.
  */
 export function canonicalJson(value: unknown): CanonicalJson {
+  const fast = sortedDepth(value, 0);
+  if (fast >= 0) return { text: JSON.stringify(value), depth: fast };
   let maxDepth = 0;
   const walk = (v: unknown, depth: number): string => {
     if (depth > maxDepth) maxDepth = depth;
@@ -36,4 +68,42 @@ export function canonicalJson(value: unknown): CanonicalJson {
   };
   const text = walk(value, 0);
   return { text, depth: maxDepth };
+}
+
+/** Nesting depth of a JSON value, or -1 when it holds a DecimalText (exact numbers from the lossless parse). */
+function plainDepth(v: unknown, depth: number): number {
+  if (v === null || typeof v !== "object") return depth;
+  if (v instanceof DecimalText) return -1;
+  let max = depth;
+  const values = Array.isArray(v) ? v : Object.values(v);
+  for (const x of values) {
+    const d = plainDepth(x, depth + 1);
+    if (d < 0) return -1;
+    if (d > max) max = d;
+  }
+  return max;
+}
+
+/**
+ * A JSON value's text as sent (key order kept) and its depth: native JSON.stringify on the hot
+ * path; values holding exact numbers are written by the canonical writer, which keeps their digits.
+ */
+export function jsonText(value: unknown): CanonicalJson {
+  const depth = plainDepth(value, 0);
+  return depth >= 0 ? { text: JSON.stringify(value), depth } : canonicalJson(value);
+}
+
+/**
+ * Whether two stored JSON texts hold the same value: equal texts (the usual case for a re-send),
+ * or equal after sorting keys. Numbers compare by their digits (lossless parse).
+ */
+export function sameJson(a: string | null, b: string | null): boolean {
+  if (a === b) return true;
+  if (a === null || b === null) return false;
+  const exact = (t: string) => canonicalJson(parseLossless(t, null, (d) => new DecimalText(d))).text;
+  try {
+    return exact(a) === exact(b);
+  } catch {
+    return false;
+  }
 }

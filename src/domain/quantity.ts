@@ -58,6 +58,29 @@ function clip(s: string): string {
   return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
 
+const SIMPLE = /^(\d{1,15})(?:\.(\d{1,10}))?$/;
+
+/**
+ * The storage columns of a quantity, straight from its text or number: a fast path without bigint
+ * arithmetic for the common forms (plain decimals up to 15 whole and 10 fractional digits, safe
+ * integers), and the exact general parser for everything else.
+ */
+export function parseQuantityParts(v: unknown): [units: number, frac: number] | string {
+  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 && v <= 1e15) return [v, 0];
+  const text = typeof v === "number" && Number.isFinite(v) ? String(v) : v;
+  if (typeof text === "string") {
+    const m = SIMPLE.exec(text);
+    if (m) {
+      const units = Number(m[1]);
+      if (units < 1e15 || (units === 1e15 && (m[2] === undefined || /^0*$/.test(m[2])))) {
+        return [units, m[2] === undefined ? 0 : Number(m[2].padEnd(FRACTION_DIGITS, "0"))];
+      }
+    }
+  }
+  const q = parseQuantity(v);
+  return typeof q === "string" ? q : splitQuantity(q);
+}
+
 /** Exact decimal text without trailing zeros: 24000000000n → "2.4". */
 export function formatQuantity(q: Quantity): string {
   const neg = q < 0n;

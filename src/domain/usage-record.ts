@@ -1,7 +1,7 @@
 import type { FieldIssue } from "./errors.js";
 import { canonicalGuid, meterKey } from "./ids.js";
-import { canonicalJson, DecimalText } from "./json.js";
-import { parseQuantity, type Quantity } from "./quantity.js";
+import { DecimalText, jsonText, sameJson } from "./json.js";
+import { joinQuantity, parseQuantityParts, type Quantity } from "./quantity.js";
 import { floorHour, HOUR, parseInstant } from "./time.js";
 
 /** A usage record as a resource provider sends it, after validation and normalisation. */
@@ -11,14 +11,16 @@ export interface UsageRecord {
   subscriptionId: string;
   /** Normalised meter key (32 upper-case hex digits). */
   meterKey: string;
-  quantity: Quantity;
+  /** The quantity's whole units and its fraction in 1e-10 units (the storage columns). */
+  units: number;
+  frac: number;
   usageStart: number;
   usageEnd: number;
   resourceUri: string;
   location: string | null;
-  /** Canonical JSON text, or null. */
+  /** JSON text as sent (compared with `sameJson`, which ignores key order), or null. */
   tags: string | null;
-  /** Canonical JSON text, or null. */
+  /** JSON text as sent (compared with `sameJson`, which ignores key order), or null. */
   additionalInfo: string | null;
 }
 
@@ -27,6 +29,8 @@ export interface ImportedRecord extends UsageRecord {
   reportedAt: number;
   sourceId: string | undefined;
 }
+
+export const quantityOf = (r: UsageRecord): Quantity => joinQuantity(r.units, r.frac);
 
 export const LIMITS = {
   idLength: 128,
@@ -57,19 +61,208 @@ const IMPORT_FIELDS = new Set([...LIVE_FIELDS, "reportedTime", "sourceId"]);
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const URI_SUBSCRIPTION = /^\/subscriptions\/([^/]+)\/./i;
+const SOURCE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof DecimalText);
 
+export interface ValidateOptions {
+  /** tally's clock: usage may not start after it (plus a small skew). */
+  now: number;
+  /** History import: `reportedTime` is required and `sourceId` allowed. */
+  imported?: boolean;
+}
+
+/**
+ * Validates the records of one batch. Timestamps, subscription ids and meter ids repeat across a
+ * batch's records, so their parses are remembered for the batch: the hot path of ingest.
+ */
+export class RecordValidator {
+  private readonly instants = new Map<string, number | string>();
+  private readonly guids = new Map<string, string | undefined>();
+  private readonly meters = new Map<string, string | undefined>();
+  private readonly allowed: Set<string>;
+
+  constructor(private readonly opts: ValidateOptions) {
+    this.allowed = opts.imported ? IMPORT_FIELDS : LIVE_FIELDS;
+  }
+
+  private guid(s: string): string | undefined {
+    let g = this.guids.get(s);
+    if (g === undefined && !this.guids.has(s)) {
+      g = canonicalGuid(s);
+      this.guids.set(s, g);
+    }
+    return g;
+  }
+
+  private instant(
+    r: Record<string, unknown>,
+    field: string,
+    issues: FieldIssue[],
+    index: number,
+  ): number | null {
+    const v = r[field];
+    if (v === undefined || v === null) {
+      issues.push({ index, field, reason: "is required" });
+      return null;
+    }
+    if (typeof v !== "string") {
+      issues.push({ index, field, reason: "must be an ISO 8601 date-time string" });
+      return null;
+    }
+    let t = this.instants.get(v);
+    if (t === undefined) {
+      t = parseInstant(v);
+      this.instants.set(v, t);
+    }
+    if (typeof t === "string") {
+      issues.push({ index, field, reason: t });
+      return null;
+    }
+    return t;
+  }
+
+  /** Returns the record normalised, or every problem found with it (index, field, reason). */
+  validate(v: unknown, index: number): UsageRecord | ImportedRecord | FieldIssue[] {
+    const issues: FieldIssue[] = [];
+    if (!isPlainObject(v)) return [{ index, field: "(record)", reason: "must be a JSON object" }];
+    for (const k in v) {
+      if (!this.allowed.has(k)) issues.push({ index, field: k, reason: "is not a usage record field" });
+    }
+
+    const id = text(v.id, "id", LIMITS.idLength, issues, index, false);
+    let subscriptionId: string | undefined;
+    if (typeof v.subscriptionId === "string") {
+      subscriptionId = this.guid(v.subscriptionId);
+      if (subscriptionId === undefined)
+        issues.push({ index, field: "subscriptionId", reason: "must be a GUID" });
+    } else {
+      issues.push({
+        index,
+        field: "subscriptionId",
+        reason: v.subscriptionId === undefined ? "is required" : "must be a GUID string",
+      });
+    }
+    let key: string | undefined;
+    if (typeof v.meterId === "string") {
+      key = this.meters.get(v.meterId);
+      if (key === undefined && !this.meters.has(v.meterId)) {
+        key = meterKey(v.meterId);
+        this.meters.set(v.meterId, key);
+      }
+      if (key === undefined) issues.push({ index, field: "meterId", reason: "must be a meter GUID" });
+    } else {
+      issues.push({
+        index,
+        field: "meterId",
+        reason: v.meterId === undefined ? "is required" : "must be a meter GUID string",
+      });
+    }
+    let parts: [number, number] | undefined;
+    if (v.quantity === undefined || v.quantity === null) {
+      issues.push({ index, field: "quantity", reason: "is required" });
+    } else {
+      const q = parseQuantityParts(v.quantity instanceof DecimalText ? v.quantity.text : v.quantity);
+      if (typeof q === "string") issues.push({ index, field: "quantity", reason: q });
+      else parts = q;
+    }
+
+    const start = this.instant(v, "usageStartTime", issues, index);
+    const end = this.instant(v, "usageEndTime", issues, index);
+    let reportedAt: number | null = null;
+    if (this.opts.imported) reportedAt = this.instant(v, "reportedTime", issues, index);
+    if (start !== null && end !== null) {
+      if (end <= start) issues.push({ index, field: "usageEndTime", reason: "must be after usageStartTime" });
+      else if (end > floorHour(start) + HOUR) {
+        issues.push({
+          index,
+          field: "usageEndTime",
+          reason: "the usage window may not cross a UTC hour boundary",
+        });
+      }
+      if (start > (reportedAt ?? this.opts.now) + LIMITS.futureSkewMs) {
+        issues.push({
+          index,
+          field: "usageStartTime",
+          reason: this.opts.imported ? "must not be after reportedTime" : "is in the future",
+        });
+      }
+    }
+    if (this.opts.imported && reportedAt !== null && reportedAt > this.opts.now) {
+      issues.push({ index, field: "reportedTime", reason: "is in the future" });
+    }
+
+    const resourceUri = text(v.resourceUri, "resourceUri", LIMITS.resourceUriLength, issues, index, false);
+    if (resourceUri !== null) {
+      // Fast path: the URI repeats the subscription id exactly as the record gives it.
+      const raw = v.subscriptionId as string;
+      const exact =
+        typeof raw === "string" &&
+        resourceUri.startsWith("/subscriptions/") &&
+        resourceUri.startsWith(raw, 15) &&
+        resourceUri.charCodeAt(15 + raw.length) === 47 &&
+        resourceUri.length > 16 + raw.length;
+      if (resourceUri.includes("\\")) {
+        issues.push({ index, field: "resourceUri", reason: "must use forward slashes" });
+      } else if (!exact) {
+        const m = URI_SUBSCRIPTION.exec(resourceUri);
+        if (!m || (subscriptionId !== undefined && this.guid(m[1]!) !== subscriptionId)) {
+          issues.push({
+            index,
+            field: "resourceUri",
+            reason: "must start with /subscriptions/{subscriptionId}/",
+          });
+        }
+      }
+    }
+    const location = text(v.location, "location", LIMITS.locationLength, issues, index, true);
+    const tags = tagsOf(v.tags, issues, index);
+    const additionalInfo = additionalInfoOf(v.additionalInfo, issues, index);
+
+    let sourceId: string | undefined;
+    if (this.opts.imported && v.sourceId !== undefined) {
+      if (typeof v.sourceId !== "string" || !SOURCE_ID.test(v.sourceId)) {
+        issues.push({ index, field: "sourceId", reason: "must be a source id or name" });
+      } else sourceId = v.sourceId;
+    }
+
+    if (issues.length) return issues;
+    const record: UsageRecord = {
+      id: id!,
+      subscriptionId: subscriptionId!,
+      meterKey: key!,
+      units: parts![0],
+      frac: parts![1],
+      usageStart: start!,
+      usageEnd: end!,
+      resourceUri: resourceUri!,
+      location: location === "" ? null : location,
+      tags,
+      additionalInfo,
+    };
+    return this.opts.imported ? { ...record, reportedAt: reportedAt!, sourceId } : record;
+  }
+}
+
+/** Validates one record on its own (see RecordValidator for batches). */
+export function validateRecord(
+  v: unknown,
+  index: number,
+  opts: ValidateOptions,
+): UsageRecord | ImportedRecord | FieldIssue[] {
+  return new RecordValidator(opts).validate(v, index);
+}
+
 function text(
-  r: Record<string, unknown>,
+  v: unknown,
   field: string,
   max: number,
   issues: FieldIssue[],
   index: number,
   optional: boolean,
 ): string | null {
-  const v = r[field];
   if (v === undefined || v === null) {
     if (!optional) issues.push({ index, field, reason: "is required" });
     return null;
@@ -91,29 +284,6 @@ function text(
     return null;
   }
   return v;
-}
-
-function instant(
-  r: Record<string, unknown>,
-  field: string,
-  issues: FieldIssue[],
-  index: number,
-): number | null {
-  const v = r[field];
-  if (v === undefined || v === null) {
-    issues.push({ index, field, reason: "is required" });
-    return null;
-  }
-  if (typeof v !== "string") {
-    issues.push({ index, field, reason: "must be an ISO 8601 date-time string" });
-    return null;
-  }
-  const t = parseInstant(v);
-  if (typeof t === "string") {
-    issues.push({ index, field, reason: t });
-    return null;
-  }
-  return t;
 }
 
 function tagsOf(v: unknown, issues: FieldIssue[], index: number): string | null {
@@ -146,7 +316,7 @@ function tagsOf(v: unknown, issues: FieldIssue[], index: number): string | null 
       return null;
     }
   }
-  return keys.length === 0 ? null : canonicalJson(v).text;
+  return keys.length === 0 ? null : JSON.stringify(v);
 }
 
 function additionalInfoOf(v: unknown, issues: FieldIssue[], index: number): string | null {
@@ -155,7 +325,7 @@ function additionalInfoOf(v: unknown, issues: FieldIssue[], index: number): stri
     issues.push({ index, field: "additionalInfo", reason: "must be an object" });
     return null;
   }
-  const c = canonicalJson(v);
+  const c = jsonText(v);
   if (c.depth > LIMITS.additionalInfoDepth) {
     issues.push({
       index,
@@ -164,7 +334,9 @@ function additionalInfoOf(v: unknown, issues: FieldIssue[], index: number): stri
     });
     return null;
   }
-  if (Buffer.byteLength(c.text) > LIMITS.additionalInfoBytes) {
+  const tooBig =
+    c.text.length * 3 > LIMITS.additionalInfoBytes && Buffer.byteLength(c.text) > LIMITS.additionalInfoBytes;
+  if (tooBig) {
     issues.push({
       index,
       field: "additionalInfo",
@@ -172,128 +344,7 @@ function additionalInfoOf(v: unknown, issues: FieldIssue[], index: number): stri
     });
     return null;
   }
-  return Object.keys(v).length === 0 ? null : c.text;
-}
-
-export interface ValidateOptions {
-  /** tally's clock: usage may not start after it (plus a small skew). */
-  now: number;
-  /** History import: `reportedTime` is required and `sourceId` allowed. */
-  imported?: boolean;
-}
-
-/**
- * Validates one record; returns it normalised, or every problem found with it (each naming the
- * record's index, the field and the reason).
- */
-export function validateRecord(
-  v: unknown,
-  index: number,
-  opts: ValidateOptions,
-): UsageRecord | ImportedRecord | FieldIssue[] {
-  const issues: FieldIssue[] = [];
-  if (!isPlainObject(v)) return [{ index, field: "(record)", reason: "must be a JSON object" }];
-  const allowed = opts.imported ? IMPORT_FIELDS : LIVE_FIELDS;
-  for (const k of Object.keys(v)) {
-    if (!allowed.has(k)) issues.push({ index, field: k, reason: "is not a usage record field" });
-  }
-
-  const id = text(v, "id", LIMITS.idLength, issues, index, false);
-  let subscriptionId: string | null = null;
-  if (typeof v.subscriptionId === "string") {
-    subscriptionId = canonicalGuid(v.subscriptionId) ?? null;
-    if (subscriptionId === null) issues.push({ index, field: "subscriptionId", reason: "must be a GUID" });
-  } else {
-    issues.push({
-      index,
-      field: "subscriptionId",
-      reason: v.subscriptionId === undefined ? "is required" : "must be a GUID string",
-    });
-  }
-  let key: string | null = null;
-  if (typeof v.meterId === "string") {
-    key = meterKey(v.meterId) ?? null;
-    if (key === null) issues.push({ index, field: "meterId", reason: "must be a meter GUID" });
-  } else {
-    issues.push({
-      index,
-      field: "meterId",
-      reason: v.meterId === undefined ? "is required" : "must be a meter GUID string",
-    });
-  }
-  let quantity: Quantity | null = null;
-  if (v.quantity === undefined || v.quantity === null) {
-    issues.push({ index, field: "quantity", reason: "is required" });
-  } else {
-    const q = parseQuantity(v.quantity instanceof DecimalText ? v.quantity.text : v.quantity);
-    if (typeof q === "string") issues.push({ index, field: "quantity", reason: q });
-    else quantity = q;
-  }
-
-  const start = instant(v, "usageStartTime", issues, index);
-  const end = instant(v, "usageEndTime", issues, index);
-  let reportedAt: number | null = null;
-  if (opts.imported) reportedAt = instant(v, "reportedTime", issues, index);
-  if (start !== null && end !== null) {
-    if (end <= start) issues.push({ index, field: "usageEndTime", reason: "must be after usageStartTime" });
-    else if (end > floorHour(start) + HOUR) {
-      issues.push({
-        index,
-        field: "usageEndTime",
-        reason: "the usage window may not cross a UTC hour boundary",
-      });
-    }
-    const clock = reportedAt ?? opts.now;
-    if (start > clock + LIMITS.futureSkewMs) {
-      issues.push({
-        index,
-        field: "usageStartTime",
-        reason: opts.imported ? "must not be after reportedTime" : "is in the future",
-      });
-    }
-  }
-  if (opts.imported && reportedAt !== null && reportedAt > opts.now) {
-    issues.push({ index, field: "reportedTime", reason: "is in the future" });
-  }
-
-  const resourceUri = text(v, "resourceUri", LIMITS.resourceUriLength, issues, index, false);
-  if (resourceUri !== null) {
-    const m = /^\/subscriptions\/([^/]+)\/./i.exec(resourceUri);
-    if (resourceUri.includes("\\")) {
-      issues.push({ index, field: "resourceUri", reason: "must use forward slashes" });
-    } else if (!m || (subscriptionId !== null && canonicalGuid(m[1]!) !== subscriptionId)) {
-      issues.push({
-        index,
-        field: "resourceUri",
-        reason: "must start with /subscriptions/{subscriptionId}/",
-      });
-    }
-  }
-  const location = text(v, "location", LIMITS.locationLength, issues, index, true);
-  const tags = tagsOf(v.tags, issues, index);
-  const additionalInfo = additionalInfoOf(v.additionalInfo, issues, index);
-
-  let sourceId: string | undefined;
-  if (opts.imported && v.sourceId !== undefined) {
-    if (typeof v.sourceId !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v.sourceId)) {
-      issues.push({ index, field: "sourceId", reason: "must be a source id or name" });
-    } else sourceId = v.sourceId;
-  }
-
-  if (issues.length) return issues;
-  const record: UsageRecord = {
-    id: id!,
-    subscriptionId: subscriptionId!,
-    meterKey: key!,
-    quantity: quantity!,
-    usageStart: start!,
-    usageEnd: end!,
-    resourceUri: resourceUri!,
-    location: location === "" ? null : location,
-    tags,
-    additionalInfo,
-  };
-  return opts.imported ? { ...record, reportedAt: reportedAt!, sourceId } : record;
+  return c.text === "{}" ? null : c.text;
 }
 
 /** Two records are the same content when every field tally stores is equal. */
@@ -301,12 +352,13 @@ export function sameContent(a: UsageRecord, b: UsageRecord): boolean {
   return (
     a.subscriptionId === b.subscriptionId &&
     a.meterKey === b.meterKey &&
-    a.quantity === b.quantity &&
+    a.units === b.units &&
+    a.frac === b.frac &&
     a.usageStart === b.usageStart &&
     a.usageEnd === b.usageEnd &&
     a.resourceUri === b.resourceUri &&
     a.location === b.location &&
-    a.tags === b.tags &&
-    a.additionalInfo === b.additionalInfo
+    sameJson(a.tags, b.tags) &&
+    sameJson(a.additionalInfo, b.additionalInfo)
   );
 }

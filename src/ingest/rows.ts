@@ -1,5 +1,4 @@
-import { hash } from "node:crypto";
-import { splitQuantity } from "../domain/quantity.js";
+import { sameJson } from "../domain/json.js";
 import type { UsageRecord } from "../domain/usage-record.js";
 
 /** A validated record resolved to the internal keys it is stored under. */
@@ -11,7 +10,6 @@ export interface RecordRow {
   meterSeq: number;
   units: number;
   frac: number;
-  instanceHash: string;
   /** Imports only: the record's own reported time. */
   reportedAt: number | undefined;
   /** Imports only: the source the record is attributed to, when not the batch's. */
@@ -35,16 +33,6 @@ export interface StoredContent {
   import_id: string | null;
 }
 
-/**
- * A resource instance is identified within its subscription by everything Azure puts in
- * `instanceData`: resource URI, location, tags and additional info. Control characters are
- * refused in all of them, so U+0001 separates the parts unambiguously.
- */
-export function instanceHash(r: UsageRecord): string {
-  const key = `${r.resourceUri}\u0001${r.location ?? ""}\u0001${r.tags ?? ""}\u0001${r.additionalInfo ?? ""}`;
-  return hash("sha256", key, "base64url").slice(0, 22);
-}
-
 export function toRow(
   index: number,
   record: UsageRecord,
@@ -52,15 +40,13 @@ export function toRow(
   meterSeq: number,
   reportedAt?: number,
 ): RecordRow {
-  const [units, frac] = splitQuantity(record.quantity);
   return {
     index,
     record,
     subscriptionSeq,
     meterSeq,
-    units,
-    frac,
-    instanceHash: instanceHash(record),
+    units: record.units,
+    frac: record.frac,
     reportedAt,
   };
 }
@@ -76,8 +62,8 @@ export function sameStored(row: RecordRow, s: StoredContent): boolean {
     Number(s.usage_end) === r.usageEnd &&
     s.resource_uri === r.resourceUri &&
     s.location === r.location &&
-    s.tags === r.tags &&
-    s.additional_info === r.additionalInfo &&
+    sameJson(s.tags, r.tags) &&
+    sameJson(s.additional_info, r.additionalInfo) &&
     (row.reportedAt === undefined || Number(s.reported_at) === row.reportedAt)
   );
 }

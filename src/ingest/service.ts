@@ -1,9 +1,9 @@
 import { DomainError, type FieldIssue, RetryableError } from "../domain/errors.js";
 import {
   type ImportedRecord,
+  RecordValidator,
   sameContent,
   type UsageRecord,
-  validateRecord,
 } from "../domain/usage-record.js";
 import type { Services } from "../services.js";
 import type { ParsedBatch } from "./parse.js";
@@ -51,8 +51,9 @@ export async function prepareBatch(
   if (records.length === 0) throw new DomainError("InvalidRequest", "the batch holds no records.");
   const issues: FieldIssue[] = [];
   const valid: (UsageRecord | ImportedRecord | undefined)[] = new Array(records.length);
+  const validator = new RecordValidator({ now: opts.now, imported: opts.imported });
   for (let i = 0; i < records.length; i++) {
-    const r = validateRecord(records[i], i, { now: opts.now, imported: opts.imported });
+    const r = validator.validate(records[i], i);
     if (Array.isArray(r)) issues.push(...r);
     else valid[i] = r;
   }

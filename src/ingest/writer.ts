@@ -48,14 +48,12 @@ export interface TxContext {
 }
 
 const COLUMNS =
-  "source_seq, record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, reported_at, instance_hash, resource_uri, location, tags, additional_info, import_id";
+  "source_seq, record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, reported_at, resource_uri, location, tags, additional_info, import_id";
 const CONTENT =
   "record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, resource_uri, location, tags, additional_info, reported_at, import_id";
 
 /** Stores whose first live record is known to be recorded: no need to try again on every batch. */
 const firstLiveKnown = new WeakSet<Store>();
-
-const key = (sourceSeq: number, recordId: string) => `${sourceSeq}\u0001${recordId}`;
 
 function bySource(rows: RecordRow[], fallback: number): Map<number, RecordRow[]> {
   const out = new Map<number, RecordRow[]>();
@@ -127,9 +125,9 @@ function insertStatement(store: Store, n: number) {
   const cache = statementsFor(store).insert;
   let st = cache.get(n);
   if (!st) {
-    const values = Array.from({ length: n }, () => "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)").join(",");
+    const values = Array.from({ length: n }, () => "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)").join(",");
     st = store.sqlite!.prepare(
-      `insert into usage_records (${COLUMNS}) values ${values} on conflict (source_seq, record_id) do nothing returning source_seq, record_id`,
+      `insert into usage_records (${COLUMNS}) values ${values} on conflict (source_seq, record_id) do nothing`,
     );
     cache.set(n, st);
   }
@@ -162,7 +160,9 @@ async function writeSqlite(store: Store, rows: RecordRow[], opts: WriteOptions):
       await opts.beforeInsert?.(tx);
       const reportedAt = Math.max(opts.now, Number((st.sealed.get() as { value: number }).value));
       const importId = opts.importId ?? null;
-      const inserted = new Set<string>();
+      let inserted = 0;
+      // Rows of chunks where the database skipped some: duplicates or conflicts, sorted out below.
+      const skipped: RecordRow[] = [];
       const params: unknown[] = [];
       for (let i = 0; i < rows.length; i += CHUNK) {
         const chunk = rows.slice(i, i + CHUNK);
@@ -179,7 +179,6 @@ async function writeSqlite(store: Store, rows: RecordRow[], opts: WriteOptions):
             rec.usageStart,
             rec.usageEnd,
             r.reportedAt ?? reportedAt,
-            r.instanceHash,
             rec.resourceUri,
             rec.location,
             rec.tags,
@@ -187,16 +186,13 @@ async function writeSqlite(store: Store, rows: RecordRow[], opts: WriteOptions):
             importId,
           );
         }
-        for (const row of insertStatement(store, chunk.length).all(...params) as {
-          source_seq: number;
-          record_id: string;
-        }[]) {
-          inserted.add(key(Number(row.source_seq), row.record_id));
-        }
+        const changes = insertStatement(store, chunk.length).run(...params).changes;
+        inserted += changes;
+        if (changes < chunk.length) skipped.push(...chunk);
       }
-      const notInserted = rows.filter((r) => !inserted.has(key(r.sourceSeq ?? opts.sourceSeq, r.record.id)));
+      // Rows just inserted compare equal to themselves; any other difference is a conflict.
       const conflicts: number[] = [];
-      for (const [sourceSeq, group] of bySource(notInserted, opts.sourceSeq)) {
+      for (const [sourceSeq, group] of bySource(skipped, opts.sourceSeq)) {
         const stored: StoredContent[] = [];
         for (let i = 0; i < group.length; i += 500) {
           const ids = group.slice(i, i + 500).map((r) => r.record.id);
@@ -205,13 +201,13 @@ async function writeSqlite(store: Store, rows: RecordRow[], opts: WriteOptions):
         conflicts.push(...conflictsOf(group, stored));
       }
       if (conflicts.length) throw new ConflictingRecords(conflicts.sort((a, b) => a - b));
-      if (inserted.size > 0 && importId === null && !firstLiveKnown.has(store)) {
+      if (inserted > 0 && importId === null && !firstLiveKnown.has(store)) {
         st.firstLive.run(reportedAt);
         firstLiveKnown.add(store);
       }
-      await opts.afterInsert?.(tx, { inserted: inserted.size, duplicates: rows.length - inserted.size });
+      await opts.afterInsert?.(tx, { inserted, duplicates: rows.length - inserted });
       st.commit.run();
-      return { inserted: inserted.size, duplicates: rows.length - inserted.size, reportedAt };
+      return { inserted, duplicates: rows.length - inserted, reportedAt };
     } catch (e) {
       if (raw.inTransaction) st.rollback.run();
       throw e;
@@ -243,26 +239,25 @@ async function writePostgres(store: Store, rows: RecordRow[], opts: WriteOptions
     }
     await opts.beforeInsert?.(tx);
     const col = <T>(f: (r: RecordRow) => T) => sorted.map(f);
-    const result = await sql<{ source_seq: number; record_id: string }>`
+    const result = await sql`
       insert into usage_records (${sql.raw(COLUMNS)})
       select coalesce(r.source_seq, ${opts.sourceSeq}), r.record_id, r.subscription_seq, r.meter_seq, r.q_units, r.q_frac,
-             r.usage_start, r.usage_end, coalesce(r.reported_at, ${reportedAt}), r.instance_hash, r.resource_uri, r.location,
+             r.usage_start, r.usage_end, coalesce(r.reported_at, ${reportedAt}), r.resource_uri, r.location,
              r.tags, r.additional_info, ${importId}
       from unnest(
         ${col((r) => r.record.id)}::text[], ${col((r) => r.subscriptionSeq)}::bigint[], ${col((r) => r.meterSeq)}::bigint[],
         ${col((r) => r.units)}::bigint[], ${col((r) => r.frac)}::bigint[], ${col((r) => r.record.usageStart)}::bigint[],
-        ${col((r) => r.record.usageEnd)}::bigint[], ${col((r) => r.instanceHash)}::text[],
+        ${col((r) => r.record.usageEnd)}::bigint[],
         ${col((r) => r.record.resourceUri)}::text[], ${col((r) => r.record.location)}::text[],
         ${col((r) => r.record.tags)}::text[], ${col((r) => r.record.additionalInfo)}::text[],
         ${col((r) => r.reportedAt ?? null)}::bigint[], ${col((r) => r.sourceSeq ?? null)}::bigint[]
-      ) as r(record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, instance_hash, resource_uri,
+      ) as r(record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, resource_uri,
              location, tags, additional_info, reported_at, source_seq)
-      on conflict (source_seq, record_id) do nothing
-      returning source_seq, record_id`.execute(trx);
-    const inserted = new Set(result.rows.map((r) => key(Number(r.source_seq), r.record_id)));
-    const notInserted = sorted.filter((r) => !inserted.has(key(r.sourceSeq ?? opts.sourceSeq, r.record.id)));
+      on conflict (source_seq, record_id) do nothing`.execute(trx);
+    const inserted = Number(result.numAffectedRows ?? 0);
+    // Rows just inserted compare equal to themselves; any other difference is a conflict.
     const conflicts: number[] = [];
-    for (const [sourceSeq, group] of bySource(notInserted, opts.sourceSeq)) {
+    for (const [sourceSeq, group] of inserted < rows.length ? bySource(sorted, opts.sourceSeq) : []) {
       const stored = await sql<StoredContent>`
         select ${sql.raw(CONTENT)} from usage_records
         where source_seq = ${sourceSeq} and record_id = any(${group.map((r) => r.record.id)}::text[])`.execute(
@@ -271,13 +266,13 @@ async function writePostgres(store: Store, rows: RecordRow[], opts: WriteOptions
       conflicts.push(...conflictsOf(group, stored.rows));
     }
     if (conflicts.length) throw new ConflictingRecords(conflicts.sort((a, b) => a - b));
-    if (inserted.size > 0 && importId === null && !firstLiveKnown.has(store)) {
+    if (inserted > 0 && importId === null && !firstLiveKnown.has(store)) {
       await sql`update usage_clock set value = ${reportedAt} where name = 'first_live_at' and value is null`.execute(
         trx,
       );
       firstLiveKnown.add(store);
     }
-    await opts.afterInsert?.(tx, { inserted: inserted.size, duplicates: rows.length - inserted.size });
-    return { inserted: inserted.size, duplicates: rows.length - inserted.size, reportedAt };
+    await opts.afterInsert?.(tx, { inserted: inserted, duplicates: rows.length - inserted });
+    return { inserted: inserted, duplicates: rows.length - inserted, reportedAt };
   });
 }

@@ -1,3 +1,4 @@
+import { hash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
@@ -7,6 +8,11 @@ import { translatingDialect } from "./dialect.js";
 import type { DB } from "./schema.js";
 
 export type DialectName = "sqlite" | "postgres";
+
+/** The SQL function the usage rollup identifies resource instances by (PostgreSQL: migration 0002). */
+function instanceHashSql(uri: unknown, loc: unknown, tags: unknown, info: unknown): string {
+  return hash("sha256", `${uri}\u0001${loc ?? ""}\u0001${tags ?? ""}\u0001${info ?? ""}`, "hex");
+}
 
 /** An open database: the Kysely instance plus what the hot paths need of the raw driver. */
 export interface Store {
@@ -74,6 +80,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   sqlite.pragma("busy_timeout = 10000");
   sqlite.pragma("cache_size = -262144"); // 256 MiB page cache
   sqlite.pragma("temp_store = MEMORY");
+  sqlite.function("tally_instance_hash", { deterministic: true }, instanceHashSql);
   const db = new Kysely<DB>({
     dialect: translatingDialect(new SqliteDialect({ database: sqlite }), { immediateBegin: true }),
   });

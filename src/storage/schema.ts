@@ -101,7 +101,6 @@ export interface UsageRecordTable {
   usage_start: number;
   usage_end: number;
   reported_at: number;
-  instance_hash: string;
   resource_uri: string;
   location: string | null;
   tags: string | null;

@@ -12,6 +12,8 @@ const HOUR_MS = sql.lit(3_600_000);
 const DAY_MS = sql.lit(86_400_000);
 const SCALE = sql.lit(10_000_000_000);
 
+const INSTANCE_HASH = sql.raw("tally_instance_hash(r.resource_uri, r.location, r.tags, r.additional_info)");
+
 function recordFilter(src: AggregateSource) {
   return src.kind === "hour"
     ? sql`r.reported_at >= ${src.hour} and r.reported_at < ${src.hour + 3_600_000} and r.import_id is null`
@@ -30,10 +32,10 @@ export async function aggregateRecords(tx: TxContext, src: AggregateSource): Pro
   const greatest = tx.store.dialect === "postgres" ? sql.raw("greatest") : sql.raw("max");
   await tx.run(sql`
     insert into usage_instances (subscription_seq, instance_hash, resource_uri, location, tags, additional_info)
-    select r.subscription_seq, r.instance_hash, min(r.resource_uri), min(r.location), min(r.tags), min(r.additional_info)
+    select r.subscription_seq, ${INSTANCE_HASH}, min(r.resource_uri), min(r.location), min(r.tags), min(r.additional_info)
     from usage_records r
     where ${where}
-    group by r.subscription_seq, r.instance_hash
+    group by r.subscription_seq, ${INSTANCE_HASH}
     on conflict (subscription_seq, instance_hash) do nothing`);
 
   for (const [table, bucket, reportedCol, size] of [
@@ -45,7 +47,7 @@ export async function aggregateRecords(tx: TxContext, src: AggregateSource): Pro
       select r.subscription_seq, r.usage_start - r.usage_start % ${size}, r.meter_seq, i.seq, r.reported_at - r.reported_at % ${size},
              cast(sum(r.q_units) as bigint) + cast(sum(r.q_frac) as bigint) / ${SCALE}, cast(sum(r.q_frac) as bigint) % ${SCALE}, count(*)
       from usage_records r
-      join usage_instances i on i.subscription_seq = r.subscription_seq and i.instance_hash = r.instance_hash
+      join usage_instances i on i.subscription_seq = r.subscription_seq and i.instance_hash = ${INSTANCE_HASH}
       where ${where}
       group by r.subscription_seq, r.usage_start - r.usage_start % ${size}, r.meter_seq, i.seq, r.reported_at - r.reported_at % ${size}
       on conflict (subscription_seq, ${sql.ref(bucket)}, meter_seq, instance_seq, ${sql.ref(reportedCol)}) do update set

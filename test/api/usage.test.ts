@@ -103,8 +103,8 @@ describe.each(DIALECTS)("reported time, closed windows and the usage query on %s
         .where("id", "=", w.sourceId)
         .executeTakeFirstOrThrow();
       const stampedAt = day + 9 * H + 59 * 60_000 + 59_900;
-      const insert = `insert into usage_records (source_seq, record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, reported_at, instance_hash, resource_uri, location)
-        values (${src.seq}, 'boundary-1', ${sub.seq}, ${meter.seq}, 7, 0, ${day + 9 * H}, ${day + 10 * H}, ${stampedAt}, 'h', '/subscriptions/${w.subA}/x', 'local')`;
+      const insert = `insert into usage_records (source_seq, record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, reported_at, resource_uri, location)
+        values (${src.seq}, 'boundary-1', ${sub.seq}, ${meter.seq}, 7, 0, ${day + 9 * H}, ${day + 10 * H}, ${stampedAt}, '/subscriptions/${w.subA}/x', 'local')`;
       // 10:00:11: the seal of hour 9 must wait for that transaction.
       setClock(t, day + 10 * H + 11_000);
       if (dialect === "postgres") {

@@ -30,7 +30,6 @@ export async function up(db: AnyDb): Promise<void> {
     usage_start bigint not null,
     usage_end bigint not null,
     reported_at bigint not null,
-    instance_hash text not null,
     resource_uri text not null,
     location text,
     tags text,
@@ -44,6 +43,17 @@ export async function up(db: AnyDb): Promise<void> {
   await sql`create index usage_records_import on usage_records (import_id) where import_id is not null`.execute(
     db,
   );
+
+  // A resource instance is identified within its subscription by a hash of everything Azure puts in
+  // instanceData. Control characters are refused in all four fields, so U+0001 separates them.
+  // (SQLite gets the same function from the application: src/storage/database.ts.)
+  if (pg) {
+    await sql`create function tally_instance_hash(uri text, loc text, tags text, info text) returns text
+      language sql immutable parallel safe as $$
+        select encode(sha256(convert_to(uri || chr(1) || coalesce(loc, '') || chr(1) || coalesce(tags, '') || chr(1)
+          || coalesce(info, ''), 'UTF8')), 'hex')
+      $$`.execute(db);
+  }
 
   await sql`create table usage_clock (name text primary key, value bigint)`.execute(db);
   await sql`insert into usage_clock (name, value) values
@@ -108,6 +118,7 @@ export async function up(db: AnyDb): Promise<void> {
 }
 
 export async function down(db: AnyDb): Promise<void> {
+  if (isPg(db)) await sql`drop function tally_instance_hash`.execute(db);
   for (const t of [
     "usage_imports",
     "usage_reported_bounds",
