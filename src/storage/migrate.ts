@@ -1,10 +1,13 @@
 import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from "kysely";
 import type { Store } from "./database.js";
 import * as m0001 from "./migrations/0001_foundation.js";
+import * as m0003 from "./migrations/0003_identity.js";
 
 /** Every migration, in order. Migrations are frozen once released: add a new one, never edit. */
 const migrations: Record<string, Migration> = {
   "0001_foundation": m0001,
+  // 0002 is reserved for metering.
+  "0003_identity": m0003,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
