@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../src/config.js";
 
 describe("identity configuration", () => {
   it("defaults to embedded tokens with a 60 s clock skew and a 30 d maximum lifetime", () => {
@@ -39,5 +41,10 @@ describe("identity configuration", () => {
     expect(() => loadConfig({ TALLY_TOKEN_TTL: "40d" })).toThrow(
       /TALLY_TOKEN_TTL: must not be longer than TALLY_TOKEN_MAX_TTL/,
     );
+  });
+
+  it("documents every variable in the README's configuration table", () => {
+    const readme = readFileSync(join(import.meta.dirname, "..", "README.md"), "utf8");
+    expect(CONFIG_VARIABLES.filter((v) => !readme.includes(`| \`${v}\` |`))).toEqual([]);
   });
 });

@@ -11,7 +11,12 @@ import {
   type ScopeRef,
   type SubscriptionScope,
 } from "../domain/scope.js";
-import { findProvider, type ProviderRow, providerTreeRows } from "../providers/repository.js";
+import {
+  findProvider,
+  findProviderSubscription,
+  type ProviderRow,
+  providerTreeRows,
+} from "../providers/repository.js";
 import type { Store } from "../storage/database.js";
 import type { DB } from "../storage/schema.js";
 import { findSubscription, type SubscriptionRow } from "../subscriptions/repository.js";
@@ -253,6 +258,34 @@ export async function requireOnProvider(
     missing: () => notFound("provider", providerId),
   });
   return row;
+}
+
+/**
+ * Resolves a provider subscription (the one the Azure operator usage API is called on) for an
+ * action on its provider's data: answers the provider and the subscription, or throws NotFound
+ * when `subscriptionId` is no provider subscription or the caller cannot see its provider, and
+ * Forbidden when it can see the provider but lacks `action` there. The action is checked at the
+ * provider's scope, not the subscription's: a role on the provider subscription alone does not
+ * open its provider's tenants. The direct tenants are then `listDirectTenantRows(db, provider)`
+ * (in SQL: `provider_id = provider.id and id <> provider.subscription_id`).
+ */
+export async function requireOnProviderSubscription(
+  svc: AccessDeps,
+  principal: Principal,
+  action: string,
+  subscriptionId: string,
+): Promise<{ provider: ProviderRow; subscription: SubscriptionRow }> {
+  const id = canonicalGuid(subscriptionId);
+  const found = id === undefined ? undefined : await findProviderSubscription(svc.store.db, id);
+  const missing = () => notFound("provider subscription", subscriptionId);
+  if (!found) throw missing();
+  const tree = await ProviderTree.load(svc.store.db);
+  await guard(svc, principal, action, {
+    readAction: "providers/read",
+    chain: tree.chain(found.provider.id),
+    missing,
+  });
+  return found;
 }
 
 /**

@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canViewCharges, requireOnSubscription, visibleSubscriptions } from "../../src/auth/scoping.js";
+import {
+  canViewCharges,
+  requireOnProviderSubscription,
+  requireOnSubscription,
+  visibleSubscriptions,
+} from "../../src/auth/scoping.js";
 import { bootstrap } from "../../src/bootstrap.js";
 import { billingChain } from "../../src/domain/scope.js";
 import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
@@ -379,5 +384,44 @@ describe.each(DIALECTS)("role assignments on %s", (dialect) => {
     });
     const p1 = await visibleSubscriptions(t.svc, principal("p1-owner"), "usage/read");
     expect(p1).toMatchObject({ providerIds: [P1] });
+
+    // The Azure operator usage API: called on a provider subscription, answered for its provider.
+    const ps1 = (await call("operator", "GET", `/api/v1/providers/${P1}`)).json().subscriptionId;
+    const found = await requireOnProviderSubscription(
+      t.svc,
+      principal("p1-owner"),
+      "usage/read",
+      ps1.toUpperCase(),
+    );
+    expect(found.provider.id).toBe(P1);
+    expect(found.subscription.id).toBe(ps1);
+    const root = t.svc.system.defaultProviderSubscriptionId;
+    await expect(
+      requireOnProviderSubscription(t.svc, principal("p1-owner"), "usage/read", root),
+    ).rejects.toMatchObject({
+      code: "NotFound",
+    });
+    await expect(
+      requireOnProviderSubscription(t.svc, principal("p1-owner"), "usage/read", S1),
+    ).rejects.toMatchObject({
+      code: "NotFound",
+    });
+    await expect(requireOnProviderSubscription(t.svc, tenant, "usage/read", ps1)).rejects.toMatchObject({
+      code: "NotFound",
+    });
+    await assign("operator", "p1-reader", "Reader", `/providers/${P1}`);
+    await expect(
+      requireOnProviderSubscription(t.svc, principal("p1-reader"), "usage/import", ps1),
+    ).rejects.toMatchObject({ code: "Forbidden" });
+    expect(
+      (
+        await requireOnProviderSubscription(
+          t.svc,
+          principal(t.svc.system.operatorPrincipalId),
+          "usage/read",
+          root,
+        )
+      ).provider.id,
+    ).toBe("operator");
   });
 });

@@ -26,7 +26,8 @@ export function registerJwks(app: App, svc: Services): void {
           "NotFound",
           "tally signs no tokens in oidc mode; use the identity provider's keys.",
         );
-      void reply.header("cache-control", "public, max-age=300");
+      // Short: after a rotation, verifiers must see the new key soon.
+      void reply.header("cache-control", "public, max-age=60");
       return svc.tokens.publicKeys();
     },
   );
