@@ -1,6 +1,7 @@
 import { type Actor, appendAudit } from "../audit/repository.js";
-import { DomainError, notFound } from "../domain/errors.js";
+import { notFound } from "../domain/errors.js";
 import { billingChain, type ScopeChain } from "../domain/scope.js";
+import { forbidden } from "./access.js";
 import type { Deps } from "./assignments.js";
 import type { Principal } from "./principal.js";
 import { findPolicyRow, toPolicy, upsertPolicy } from "./repository.js";
@@ -22,8 +23,7 @@ const chainOf = (enrollmentId: string): ScopeChain => billingChain({ kind: "enro
 async function guard(svc: Deps, caller: Principal, action: string, enrollmentId: string) {
   const chain = chainOf(enrollmentId);
   if (await svc.access.can(caller, action, chain)) return;
-  if (await svc.access.can(caller, "enrollmentPolicies/read", chain))
-    throw new DomainError("Forbidden", `principal '${caller.id}' may not perform '${action}' here.`);
+  if (await svc.access.can(caller, "enrollmentPolicies/read", chain)) throw forbidden(caller, action);
   throw notFound("enrollment", enrollmentId);
 }
 

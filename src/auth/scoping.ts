@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { DomainError, notFound } from "../domain/errors.js";
+import { type DomainError, invalid, notFound } from "../domain/errors.js";
 import { canonicalGuid } from "../domain/ids.js";
 import {
   billingChain,
@@ -20,7 +20,7 @@ import {
 import type { Store } from "../storage/database.js";
 import type { DB } from "../storage/schema.js";
 import { findSubscription, type SubscriptionRow } from "../subscriptions/repository.js";
-import type { Access } from "./access.js";
+import { type Access, forbidden } from "./access.js";
 import { grantPermits } from "./authorize.js";
 import { isReadAction, type Principal } from "./principal.js";
 
@@ -203,12 +203,32 @@ async function guard(
   o: { readAction: string; chain: ScopeChain; actChain?: ScopeChain; missing: () => DomainError },
 ): Promise<void> {
   if (await svc.access.can(principal, action, o.actChain ?? o.chain)) return;
-  if (await svc.access.can(principal, o.readAction, o.chain)) throw forbiddenHere(principal, action);
+  if (await svc.access.can(principal, o.readAction, o.chain)) throw forbidden(principal, action);
   throw o.missing();
 }
 
-const forbiddenHere = (p: Principal, action: string) =>
-  new DomainError("Forbidden", `principal '${p.id}' may not perform '${action}' here.`);
+/**
+ * Creating something below a provider (a subscription it offers, a child provider) needs `action`
+ * at that provider. When the caller named the provider in the request (`field`) and cannot see
+ * it, the answer is the same as for a provider that does not exist: 400 on that field.
+ */
+export async function requireAtProvider(
+  svc: AccessDeps,
+  principal: Principal,
+  action: string,
+  providerId: string,
+  field?: string,
+): Promise<void> {
+  const tree = await ProviderTree.load(svc.store.db);
+  const chain = tree.chain(providerId);
+  if (await svc.access.can(principal, action, chain)) return;
+  if (
+    field !== undefined &&
+    !(tree.has(providerId) && (await svc.access.can(principal, "providers/read", chain)))
+  )
+    throw invalid(field, `provider '${providerId}' does not exist`);
+  throw forbidden(principal, action);
+}
 
 /**
  * Resolves a subscription for an action: answers its row, or throws NotFound when it does not

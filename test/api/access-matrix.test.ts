@@ -22,8 +22,23 @@ interface Req {
 interface Probe {
   name: string;
   req: (who: Who) => Req | Promise<Req>;
-  /** Statuses for the authenticated principals; unauthenticated callers must get 401 on bearer routes. */
-  expect: Record<(typeof AUTHENTICATED)[number], number>;
+  /**
+   * Statuses for the bearer principals. The others get 401 on every authenticated route, except
+   * that a source route (`auth: "source"`) states what the source key gets in `sourceKey`; on
+   * routes without authentication everyone gets the operator's status.
+   */
+  expect: Record<(typeof AUTHENTICATED)[number], number> & { sourceKey?: number };
+}
+
+const isBearer = (who: Who): who is (typeof AUTHENTICATED)[number] =>
+  (AUTHENTICATED as readonly Who[]).includes(who);
+
+function expectedStatus(probe: Probe, auth: string, who: Who): number {
+  if (isBearer(who)) return probe.expect[who];
+  if (auth === "none") return probe.expect.operator;
+  if (who === "sourceKey" && auth === "source" && probe.expect.sourceKey !== undefined)
+    return probe.expect.sourceKey;
+  return 401;
 }
 
 const D1 = guid(0xd1);
@@ -764,14 +779,7 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
       if (!route) continue; // reported by the test above
       for (const probe of probes) {
         for (const who of EVERYONE) {
-          const expected =
-            (AUTHENTICATED as readonly string[]).includes(who) || route.auth === "none"
-              ? probe.expect[
-                  (AUTHENTICATED as readonly string[]).includes(who)
-                    ? (who as keyof Probe["expect"])
-                    : "operator"
-                ]
-              : 401;
+          const expected = expectedStatus(probe, route.auth, who);
           const r = await probe.req(who);
           const res = await as(who, r);
           const where = `${key} [${probe.name}] as ${who}`;

@@ -1,7 +1,5 @@
 import { z } from "zod";
-import { forbidden } from "../../auth/access.js";
-import { ProviderTree, requireOnProvider, visibleProviders } from "../../auth/scoping.js";
-import { invalid } from "../../domain/errors.js";
+import { requireAtProvider, requireOnProvider, visibleProviders } from "../../auth/scoping.js";
 import {
   createProvider,
   deleteProvider,
@@ -51,16 +49,9 @@ export function registerProviders(app: App, svc: Services): void {
       },
     },
     async (req, reply) => {
-      const p = principalOf(req);
       const parentId = req.body.parentId ?? svc.system.rootProviderId;
-      const tree = await ProviderTree.load(svc.store.db);
-      const chain = tree.chain(parentId);
-      if (!(await svc.access.can(p, "providers/write", chain))) {
-        const named = req.body.parentId !== undefined;
-        if (named && !(tree.has(parentId) && (await svc.access.can(p, "providers/read", chain))))
-          throw invalid("parentId", `provider '${parentId}' does not exist`);
-        throw forbidden(p, "providers/write");
-      }
+      const named = req.body.parentId !== undefined ? "parentId" : undefined;
+      await requireAtProvider(svc, principalOf(req), "providers/write", parentId, named);
       return reply.status(201).send(
         await createProvider(svc, actorOf(req), req.body, {
           rootProviderId: svc.system.rootProviderId,

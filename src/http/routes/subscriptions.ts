@@ -1,7 +1,5 @@
 import { z } from "zod";
-import { forbidden } from "../../auth/access.js";
-import { ProviderTree, requireOnSubscription, visibleSubscriptions } from "../../auth/scoping.js";
-import { invalid } from "../../domain/errors.js";
+import { requireAtProvider, requireOnSubscription, visibleSubscriptions } from "../../auth/scoping.js";
 import type { Services } from "../../services.js";
 import { SUBSCRIPTION_STATES } from "../../subscriptions/repository.js";
 import {
@@ -77,16 +75,9 @@ export function registerSubscriptions(app: App, svc: Services): void {
       },
     },
     async (req, reply) => {
-      const p = principalOf(req);
       const providerId = req.body.providerId ?? svc.system.rootProviderId;
-      const tree = await ProviderTree.load(svc.store.db);
-      const chain = tree.chain(providerId);
-      if (!(await svc.access.can(p, "subscriptions/write", chain))) {
-        const named = req.body.providerId !== undefined;
-        if (named && !(tree.has(providerId) && (await svc.access.can(p, "providers/read", chain))))
-          throw invalid("providerId", `provider '${providerId}' does not exist`);
-        throw forbidden(p, "subscriptions/write");
-      }
+      const named = req.body.providerId !== undefined ? "providerId" : undefined;
+      await requireAtProvider(svc, principalOf(req), "subscriptions/write", providerId, named);
       return reply.status(201).send(
         await createSubscription(svc, actorOf(req), req.body, {
           rootProviderId: svc.system.rootProviderId,
