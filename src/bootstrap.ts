@@ -1,4 +1,6 @@
 import { type Kysely, sql } from "kysely";
+import { appendAudit } from "./audit/repository.js";
+import { insertAssignment } from "./auth/repository.js";
 import { seedCatalogue } from "./catalogue/service.js";
 import { newGuid } from "./domain/ids.js";
 import type { Store } from "./storage/database.js";
@@ -22,6 +24,7 @@ const META_KEYS = {
   operatorPrincipalId: "operator_principal_id",
   operatorDirectoryId: "operator_directory_id",
   defaultProviderSubscriptionId: "default_provider_subscription_id",
+  operatorOwnerAssigned: "operator_owner_assigned",
 } as const;
 
 async function readMeta(db: Kysely<DB>): Promise<Map<string, string>> {
@@ -107,9 +110,37 @@ export async function bootstrap(store: Store, now: number): Promise<SystemIds> {
         })
         .execute();
     }
+    if (!meta.has(META_KEYS.operatorOwnerAssigned)) await assignOperatorOwner(trx, now);
     await seedCatalogue(trx, now);
   });
   return readSystemIds(store.db);
+}
+
+/**
+ * Gives the operator principal Owner on `/`, once per database (also on databases created before
+ * role assignments existed). Once done it is not redone, so an operator who later hands Owner to
+ * someone else and removes their own keeps it removed.
+ */
+async function assignOperatorOwner(db: Kysely<DB>, now: number): Promise<void> {
+  const operator = (await readMeta(db)).get(META_KEYS.operatorPrincipalId)!;
+  const id = newGuid();
+  await insertAssignment(db, {
+    id,
+    principal_id: operator,
+    role: "Owner",
+    scope: "/",
+    created_at: now,
+    created_by: operator,
+  });
+  await appendAudit(db, { principalId: operator, requestId: "bootstrap" }, now, {
+    action: "roleAssignments/write",
+    target: `/roleAssignments/${id}`,
+    details: { op: "create", principalId: operator, role: "Owner", scope: "/" },
+  });
+  await db
+    .insertInto("meta")
+    .values({ key: META_KEYS.operatorOwnerAssigned, value: String(now) })
+    .execute();
 }
 
 export async function readSystemIds(db: Kysely<DB>): Promise<SystemIds> {

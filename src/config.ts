@@ -7,6 +7,7 @@ import { parseDuration } from "./domain/time.js";
  * This is the only module that reads the environment. Empty values count as unset.
  */
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+const AUTH_MODES = ["embedded", "oidc"] as const;
 
 const duration = (fallback: string) =>
   z
@@ -89,6 +90,15 @@ const schema = z.object({
   TALLY_LOG_LEVEL: z
     .enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(", ")}` })
     .default("info"),
+  TALLY_AUTH_MODE: z
+    .enum(AUTH_MODES, { message: `expected one of ${AUTH_MODES.join(", ")}` })
+    .default("embedded"),
+  TALLY_OIDC_ISSUER: url("the identity provider's issuer URL, such as https://login.example.com/tenant/v2.0"),
+  TALLY_OIDC_AUDIENCE: z.string().optional(),
+  TALLY_OIDC_JWKS_URL: url("the URL of the identity provider's JWKS document"),
+  TALLY_OIDC_JWKS_COOLDOWN: duration("30s"),
+  TALLY_TOKEN_CLOCK_SKEW: duration("60s"),
+  TALLY_TOKEN_MAX_TTL: duration("30d"),
   TALLY_TOKEN_ISSUER: z.string().default("tally"),
   TALLY_TOKEN_AUDIENCE: z.string().default("tally"),
   TALLY_TOKEN_TTL: duration("8h"),
@@ -107,6 +117,12 @@ export interface Config {
   databaseUrl: string;
   publicUrl: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** `embedded`: tally signs its own tokens; `oidc`: tokens come from an OpenID Connect provider. */
+  authMode: (typeof AUTH_MODES)[number];
+  oidc: { issuer: string; audiences: string[]; jwksUrl: string | undefined; cooldownMs: number } | undefined;
+  tokenClockSkewMs: number;
+  /** Embedded tokens older than this are refused, so retired signing keys can be dropped after it. */
+  tokenMaxTtlMs: number;
   tokenIssuer: string;
   tokenAudience: string;
   tokenTtlMs: number;
@@ -136,6 +152,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
   }
   const c = parsed.data;
+  const problems: string[] = [];
+  if (c.TALLY_AUTH_MODE === "oidc") {
+    if (c.TALLY_OIDC_ISSUER === undefined)
+      problems.push("  TALLY_OIDC_ISSUER: required when TALLY_AUTH_MODE=oidc");
+    if (c.TALLY_OIDC_AUDIENCE === undefined)
+      problems.push("  TALLY_OIDC_AUDIENCE: required when TALLY_AUTH_MODE=oidc");
+  }
+  if (c.TALLY_TOKEN_TTL > c.TALLY_TOKEN_MAX_TTL)
+    problems.push("  TALLY_TOKEN_TTL: must not be longer than TALLY_TOKEN_MAX_TTL");
+  if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join("\n")}`);
   const dataDir = resolve(c.TALLY_DATA_DIR);
   return {
     port: c.TALLY_PORT,
@@ -144,6 +170,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: c.TALLY_DATABASE_URL ?? resolve(dataDir, "tally.db"),
     publicUrl: c.TALLY_PUBLIC_URL?.replace(/\/+$/, ""),
     logLevel: c.TALLY_LOG_LEVEL,
+    authMode: c.TALLY_AUTH_MODE,
+    oidc:
+      c.TALLY_AUTH_MODE === "oidc"
+        ? {
+            issuer: c.TALLY_OIDC_ISSUER!,
+            audiences: c
+              .TALLY_OIDC_AUDIENCE!.split(",")
+              .map((a) => a.trim())
+              .filter((a) => a !== ""),
+            jwksUrl: c.TALLY_OIDC_JWKS_URL,
+            cooldownMs: c.TALLY_OIDC_JWKS_COOLDOWN,
+          }
+        : undefined,
+    tokenClockSkewMs: c.TALLY_TOKEN_CLOCK_SKEW,
+    tokenMaxTtlMs: c.TALLY_TOKEN_MAX_TTL,
     tokenIssuer: c.TALLY_TOKEN_ISSUER,
     tokenAudience: c.TALLY_TOKEN_AUDIENCE,
     tokenTtlMs: c.TALLY_TOKEN_TTL,

@@ -1,5 +1,7 @@
 import pino, { type Logger } from "pino";
-import { EmbeddedTokens } from "./auth/tokens.js";
+import { Access } from "./auth/access.js";
+import { OidcTokens } from "./auth/oidc.js";
+import { EmbeddedTokens, type TokenVerifier } from "./auth/tokens.js";
 import { bootstrap, readSystemIds, type SystemIds } from "./bootstrap.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
@@ -17,7 +19,12 @@ export interface Services {
   store: Store;
   clock: Clock;
   logger: Logger;
+  /** Signs (and verifies) tally's own tokens: embedded mode, and the local CLI in any mode. */
   tokens: EmbeddedTokens;
+  /** Verifies bearer tokens as `TALLY_AUTH_MODE` says. */
+  verifier: TokenVerifier;
+  /** Role assignments and the authorization decision. */
+  access: Access;
   system: SystemIds;
   metrics: Metrics;
   /** Id ↔ internal key resolution for the usage tables. */
@@ -51,6 +58,11 @@ export interface OpenOptions {
   logger?: Logger;
   /** PostgreSQL schema (tests). */
   schema?: string;
+  /**
+   * The local CLI: trust tally's own tokens whatever the auth mode. Whoever runs it can read the
+   * database and the data dir already, so this grants nothing new.
+   */
+  localOperator?: boolean;
 }
 
 export async function openServices(config: Config, opts: OpenOptions): Promise<Services> {
@@ -71,16 +83,35 @@ export async function openServices(config: Config, opts: OpenOptions): Promise<S
       }
       system = await readSystemIds(store.db);
     }
+    const clockSkewSec = Math.floor(config.tokenClockSkewMs / 1000);
     const tokens = await new EmbeddedTokens({
       dataDir: config.dataDir,
       issuer: config.tokenIssuer,
       audience: config.tokenAudience,
-      clockSkewSec: 60,
+      clockSkewSec,
+      maxTokenAgeSec: Math.floor(config.tokenMaxTtlMs / 1000),
       now: () => clock.now(),
     }).load();
+    const verifier =
+      config.oidc === undefined || opts.localOperator
+        ? tokens
+        : new OidcTokens({ ...config.oidc, clockSkewSec, now: () => clock.now() });
+    const access = new Access({ store, clock });
     const metrics = new Metrics();
     const catalog = new UsageCatalog(store.db, clock);
-    return { config, store, clock, logger, tokens, system, metrics, catalog, close: () => store.close() };
+    return {
+      config,
+      store,
+      clock,
+      logger,
+      tokens,
+      verifier,
+      access,
+      system,
+      metrics,
+      catalog,
+      close: () => store.close(),
+    };
   } catch (e) {
     await store.close();
     throw e;

@@ -1,5 +1,3 @@
-import { DomainError } from "../domain/errors.js";
-
 /** Who is calling: a user or service principal from a token, the operator, or a resource provider (source) by API key. */
 export interface Principal {
   id: string;
@@ -12,8 +10,9 @@ export interface Principal {
 }
 
 /**
- * The actions routes declare. Role definitions (identity issue) grant sets of these; until then
- * only the operator holds any.
+ * The actions routes declare and roles grant. Role definitions (`roles.ts`) grant them by
+ * pattern (`*`, `usage/*`, `*\/read`), so an action added here by a later capability is covered by
+ * every role whose patterns match it, without editing the roles. Read actions end in `/read`.
  */
 export const ACTIONS = [
   "directories/read",
@@ -33,14 +32,26 @@ export const ACTIONS = [
   "meters/read",
   "meters/write",
   "usage/read",
+  "usage/write",
   "usage/import",
   "audit/read",
+  "roleAssignments/read",
+  "roleAssignments/write",
+  "roleAssignments/delete",
+  "roleDefinitions/read",
+  "enrollmentPolicies/read",
+  "enrollmentPolicies/write",
+  // Billing (issue 7): billing accounts and periods, money amounts, invoices.
+  "billing/read",
+  "billing/write",
+  "charges/read",
+  "invoices/read",
+  "invoices/write",
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
 
-/** Foundation rule: the operator may do everything, nobody else anything (the identity issue adds roles). */
-export function authorize(principal: Principal, action: Action): void {
-  if (principal.kind === "operator") return;
-  throw new DomainError("Forbidden", `principal '${principal.id}' may not perform '${action}'.`);
-}
+export const isReadAction = (action: string): boolean => action.endsWith("/read");
+
+/** What a source (API key) may do: report usage, for itself only. Nothing else, anywhere. */
+export const SOURCE_ACTIONS: readonly Action[] = ["usage/write"];

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import {
   type CryptoKey,
   createLocalJWKSet,
@@ -7,7 +8,15 @@ import {
   SignJWT,
 } from "jose";
 import { DomainError } from "../domain/errors.js";
-import { importKey, loadOrCreateKeys, publicJwk, SIGNING_ALG, type StoredKey } from "./signing-keys.js";
+import { canonicalGuid } from "../domain/ids.js";
+import {
+  importKey,
+  keyFilePath,
+  loadOrCreateKeys,
+  publicJwk,
+  SIGNING_ALG,
+  type StoredKey,
+} from "./signing-keys.js";
 
 /** What a verified bearer token says about its holder. */
 export interface TokenIdentity {
@@ -15,6 +24,8 @@ export interface TokenIdentity {
   /** The directory (tenant id) the token was issued for, from `tid`. */
   directoryId: string | undefined;
   name: string | undefined;
+  /** `service` for app-only tokens (`idtyp: app`, as Microsoft Entra ID issues them). */
+  kind: "user" | "service";
 }
 
 export interface TokenVerifier {
@@ -25,6 +36,7 @@ export interface TokenClaims {
   subject: string;
   directoryId?: string;
   name?: string;
+  service?: boolean;
   ttlMs: number;
 }
 
@@ -37,20 +49,22 @@ export class Unauthenticated extends DomainError {
   }
 }
 
-function identityOf(payload: JWTPayload): TokenIdentity {
-  const sub = typeof payload.oid === "string" ? payload.oid : payload.sub;
+export function identityOf(payload: JWTPayload): TokenIdentity {
+  const sub = typeof payload.oid === "string" && payload.oid !== "" ? payload.oid : payload.sub;
   if (typeof sub !== "string" || sub === "")
     throw new Unauthenticated("the token names no subject (oid or sub).");
+  const tid = typeof payload.tid === "string" ? payload.tid : undefined;
   return {
     subject: sub,
-    directoryId: typeof payload.tid === "string" ? payload.tid : undefined,
+    directoryId: tid === undefined ? undefined : (canonicalGuid(tid) ?? tid),
     name: typeof payload.name === "string" ? payload.name : undefined,
+    kind: payload.idtyp === "app" ? "service" : "user",
   };
 }
 
 /** Maps jose's verification failures to a message a caller can act on (never the token itself). */
-export function describeJoseError(e: unknown): Unauthenticated {
-  if (e instanceof Unauthenticated) return e;
+export function describeJoseError(e: unknown): DomainError {
+  if (e instanceof DomainError) return e;
   if (e instanceof joseErrors.JWTExpired) return new Unauthenticated("the token has expired.");
   if (e instanceof joseErrors.JWTClaimValidationFailed) {
     return new Unauthenticated(`the token's '${e.claim}' claim is not acceptable (${e.reason}).`);
@@ -61,19 +75,25 @@ export function describeJoseError(e: unknown): Unauthenticated {
     return new Unauthenticated("the token was signed by an unknown key.");
   if (e instanceof joseErrors.JWSSignatureVerificationFailed)
     return new Unauthenticated("the token's signature is not valid.");
-  if (e instanceof joseErrors.JOSEError) return new Unauthenticated("the token is malformed or not valid.");
   return new Unauthenticated("the token is malformed or not valid.");
 }
 
+/** A bad token may make tally look for new keys at most this often. */
+export const KEY_RELOAD_INTERVAL_MS = 5_000;
+
 /**
  * Embedded mode: tally signs and verifies its own ES256 tokens with the keys in its data dir.
- * An unknown `kid` makes it re-read the key file once, so a rotation done by the CLI (another
- * process) is picked up without a restart.
+ * An unknown `kid` makes it look at the key file again, so that a rotation done by the CLI (another
+ * process) is picked up without a restart; it looks at most every `KEY_RELOAD_INTERVAL_MS`, and
+ * re-reads only when the file changed, so tokens with made-up key ids cannot make it read the
+ * disk per request.
  */
 export class EmbeddedTokens implements TokenVerifier {
   private keys: StoredKey[] = [];
   private signer: { kid: string; key: CryptoKey | Uint8Array } | undefined;
   private jwks: ReturnType<typeof createLocalJWKSet> | undefined;
+  private fileStamp = "";
+  private lastLook = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly opts: {
@@ -81,20 +101,46 @@ export class EmbeddedTokens implements TokenVerifier {
       issuer: string;
       audience: string;
       clockSkewSec: number;
+      /** Tokens older than this are refused whatever their `exp` (bounds how long retired keys matter). */
+      maxTokenAgeSec: number;
       now: () => number;
     },
   ) {}
 
+  private stamp(): string {
+    const st = statSync(keyFilePath(this.opts.dataDir));
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  }
+
   async load(): Promise<this> {
     this.keys = await loadOrCreateKeys(this.opts.dataDir, this.opts.now());
+    this.fileStamp = this.stamp();
     const current = this.keys.filter((k) => k.retiredAt === undefined).at(-1) ?? this.keys.at(-1)!;
     this.signer = { kid: current.kid, key: await importKey(current) };
     this.jwks = createLocalJWKSet({ keys: this.keys.map(publicJwk) });
     return this;
   }
 
-  /** The public keys, as a JWKS document. */
-  publicKeys() {
+  /** Re-reads the key file if it changed, at most once per `KEY_RELOAD_INTERVAL_MS`; true if it did. */
+  async reloadIfChanged(): Promise<boolean> {
+    const now = this.opts.now();
+    if (now - this.lastLook < KEY_RELOAD_INTERVAL_MS) return false;
+    this.lastLook = now;
+    let stamp: string;
+    try {
+      stamp = this.stamp();
+    } catch {
+      return false;
+    }
+    if (stamp === this.fileStamp) return false;
+    await this.load();
+    return true;
+  }
+
+  /** The public keys, as a JWKS document (`/.well-known/jwks.json`). */
+  async publicKeys(): Promise<{ keys: ReturnType<typeof publicJwk>[] }> {
+    if (!this.jwks) await this.load();
+    else await this.reloadIfChanged();
     return { keys: this.keys.map(publicJwk) };
   }
 
@@ -104,6 +150,7 @@ export class EmbeddedTokens implements TokenVerifier {
     const jwt = new SignJWT({
       ...(c.directoryId !== undefined ? { tid: c.directoryId } : {}),
       ...(c.name !== undefined ? { name: c.name } : {}),
+      ...(c.service ? { idtyp: "app" } : {}),
     })
       .setProtectedHeader({ alg: SIGNING_ALG, kid: this.signer!.kid, typ: "JWT" })
       .setIssuer(this.opts.issuer)
@@ -122,6 +169,7 @@ export class EmbeddedTokens implements TokenVerifier {
       audience: this.opts.audience,
       algorithms: [SIGNING_ALG],
       clockTolerance: this.opts.clockSkewSec,
+      maxTokenAge: this.opts.maxTokenAgeSec,
       currentDate: new Date(this.opts.now()),
       requiredClaims: ["exp", "sub"],
     };
@@ -130,7 +178,7 @@ export class EmbeddedTokens implements TokenVerifier {
     } catch (e) {
       if (!(e instanceof joseErrors.JWKSNoMatchingKey)) throw describeJoseError(e);
     }
-    await this.load();
+    if (!(await this.reloadIfChanged())) throw new Unauthenticated("the token was signed by an unknown key.");
     try {
       return identityOf((await jwtVerify(token, this.jwks!, options)).payload);
     } catch (e) {

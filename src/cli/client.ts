@@ -70,7 +70,7 @@ export class LocalClient implements ApiClient {
   ) {}
 
   static async open(config: Config): Promise<LocalClient> {
-    const svc = await openServices(config, { migrate: false, logger: undefined });
+    const svc = await openServices(config, { migrate: false, logger: undefined, localOperator: true });
     svc.logger.level = "warn";
     const app = await buildApp(svc);
     await app.ready();

@@ -5,10 +5,13 @@ import { ConfigError } from "../config.js";
 import { DomainError } from "../domain/errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { NotMigratedError } from "../services.js";
+import { auditCommand } from "./commands/audit.js";
 import { directoryCommand } from "./commands/directory.js";
+import { enrollmentPolicyCommand } from "./commands/enrollment-policy.js";
 import { meterCommand } from "./commands/meter.js";
 import { migrateCommand } from "./commands/migrate.js";
 import { providerCommand } from "./commands/provider.js";
+import { roleCommand } from "./commands/role.js";
 import { serveCommand } from "./commands/serve.js";
 import { sourceCommand } from "./commands/source.js";
 import { subscriptionCommand } from "./commands/subscription.js";
@@ -35,6 +38,9 @@ export function buildProgram(): Command {
   subscriptionCommand(program);
   sourceCommand(program);
   meterCommand(program);
+  roleCommand(program);
+  enrollmentPolicyCommand(program);
+  auditCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

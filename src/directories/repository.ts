@@ -1,5 +1,7 @@
 import type { Kysely, Selectable } from "kysely";
+import type { SubscriptionScope } from "../domain/scope.js";
 import type { DB, DirectoryTable } from "../storage/schema.js";
+import { subscriptionsInScope } from "../subscriptions/repository.js";
 
 export interface Directory {
   id: string;
@@ -15,12 +17,19 @@ export const toDirectory = (r: Selectable<DirectoryTable>): Directory => ({
   updatedAt: new Date(r.updated_at).toISOString(),
 });
 
-export const findDirectory = (db: Kysely<DB>, id: string) =>
-  db.selectFrom("directories").selectAll().where("id", "=", id).executeTakeFirst();
+/**
+ * A directory, if it exists and lies in `scope`: a directory is visible through the subscriptions
+ * of it that are (all directories with `"all"`).
+ */
+export function findDirectory(db: Kysely<DB>, id: string, scope: SubscriptionScope = "all") {
+  let q = db.selectFrom("directories").selectAll().where("id", "=", id);
+  if (scope !== "all") q = q.where("id", "in", subscriptionsInScope(db, scope).select("directory_id"));
+  return q.executeTakeFirst();
+}
 
 export function listDirectoryRows(
   db: Kysely<DB>,
-  opts: { after?: string; limit: number; ids?: readonly string[] },
+  opts: { after?: string; limit: number; scope?: SubscriptionScope },
 ) {
   let q = db
     .selectFrom("directories")
@@ -28,7 +37,8 @@ export function listDirectoryRows(
     .orderBy("id")
     .limit(opts.limit + 1);
   if (opts.after !== undefined) q = q.where("id", ">", opts.after);
-  if (opts.ids !== undefined) q = opts.ids.length ? q.where("id", "in", opts.ids) : q.where("id", "=", "");
+  if (opts.scope !== undefined && opts.scope !== "all")
+    q = q.where("id", "in", subscriptionsInScope(db, opts.scope).select("directory_id"));
   return q.execute();
 }
 

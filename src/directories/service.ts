@@ -2,6 +2,7 @@ import { type Actor, appendAudit } from "../audit/repository.js";
 import type { Clock } from "../clock.js";
 import { decodeCursor, type Page, toPage } from "../domain/cursor.js";
 import { DomainError, notFound } from "../domain/errors.js";
+import type { SubscriptionScope } from "../domain/scope.js";
 import type { Store } from "../storage/database.js";
 import { isUniqueViolation } from "../storage/errors.js";
 import {
@@ -19,9 +20,6 @@ export interface Deps {
   store: Store;
   clock: Clock;
 }
-
-/** What a principal may see of a collection: everything, or only the listed ids. */
-export type Visible = "all" | readonly string[];
 
 export async function createDirectory(
   deps: Deps,
@@ -46,8 +44,13 @@ export async function createDirectory(
   }
 }
 
-export async function getDirectory(deps: Deps, id: string, visible: Visible = "all"): Promise<Directory> {
-  const row = visible === "all" || visible.includes(id) ? await findDirectory(deps.store.db, id) : undefined;
+/** A directory `visible` lets the caller see (one of whose subscriptions it can see). */
+export async function getDirectory(
+  deps: Deps,
+  id: string,
+  visible: SubscriptionScope = "all",
+): Promise<Directory> {
+  const row = await findDirectory(deps.store.db, id, visible);
   if (!row) throw notFound("directory", id);
   return toDirectory(row);
 }
@@ -55,13 +58,13 @@ export async function getDirectory(deps: Deps, id: string, visible: Visible = "a
 export async function listDirectories(
   deps: Deps,
   opts: { cursor?: string; limit: number },
-  visible: Visible = "all",
+  visible: SubscriptionScope = "all",
 ): Promise<Page<Directory>> {
   const after = opts.cursor === undefined ? undefined : decodeCursor(opts.cursor, ["string"])[0];
   const rows = await listDirectoryRows(deps.store.db, {
     limit: opts.limit,
     ...(after === undefined ? {} : { after }),
-    ...(visible === "all" ? {} : { ids: visible }),
+    scope: visible,
   });
   return toPage(rows, opts.limit, toDirectory, (r) => [r.id]);
 }

@@ -1,8 +1,13 @@
 import type { Services } from "../services.js";
+import { registerAuditLog } from "./routes/audit-log.js";
 import { registerDirectories } from "./routes/directories.js";
+import { registerEnrollmentPolicies } from "./routes/enrollment-policies.js";
 import { registerHealth } from "./routes/health.js";
+import { registerJwks } from "./routes/jwks.js";
 import { registerMeters } from "./routes/meters.js";
 import { registerProviders } from "./routes/providers.js";
+import { registerRoleAssignments } from "./routes/role-assignments.js";
+import { registerRoleDefinitions } from "./routes/role-definitions.js";
 import { registerSources } from "./routes/sources.js";
 import { registerSubscriptions } from "./routes/subscriptions.js";
 import { registerUsage } from "./routes/usage.js";
@@ -21,4 +26,9 @@ export function registerRoutes(app: App, svc: Services): void {
   registerUsageRecords(app, svc);
   registerUsage(app, svc);
   registerUsageImports(app, svc);
+  registerJwks(app, svc);
+  registerRoleAssignments(app, svc);
+  registerRoleDefinitions(app);
+  registerEnrollmentPolicies(app, svc);
+  registerAuditLog(app, svc);
 }

@@ -65,3 +65,43 @@ export function descendants(rows: readonly ProviderRow[], rootId: string): strin
   }
   return out;
 }
+
+/** The whole provider tree, deleted providers included (their history keeps its place in the tree). */
+export const providerTreeRows = (db: Kysely<DB>) =>
+  db.selectFrom("providers").select(["id", "parent_id", "subscription_id", "deleted_at"]).execute();
+
+/**
+ * The provider whose provider subscription `subscriptionId` is, with that subscription: the
+ * entry point of the Azure operator usage API, which is called on a provider subscription.
+ */
+export async function findProviderSubscription(db: Kysely<DB>, subscriptionId: string) {
+  const provider = await findProviderBySubscription(db, subscriptionId);
+  if (!provider) return undefined;
+  const subscription = await db
+    .selectFrom("subscriptions")
+    .selectAll()
+    .where("id", "=", subscriptionId)
+    .executeTakeFirst();
+  return subscription ? { provider, subscription } : undefined;
+}
+
+/**
+ * A provider's direct tenants: the subscriptions it offers, deleted ones included (their usage
+ * stays reportable), excluding the provider's own provider subscription (only the root provider
+ * offers its own). A child provider's provider subscription is a direct tenant of the parent.
+ */
+export function listDirectTenantRows(
+  db: Kysely<DB>,
+  provider: Pick<ProviderRow, "id" | "subscription_id">,
+  f: { after?: string; limit: number },
+) {
+  let q = db
+    .selectFrom("subscriptions")
+    .selectAll()
+    .where("provider_id", "=", provider.id)
+    .where("id", "!=", provider.subscription_id)
+    .orderBy("id")
+    .limit(f.limit + 1);
+  if (f.after !== undefined) q = q.where("id", ">", f.after);
+  return q.execute();
+}

@@ -1,20 +1,33 @@
-import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from "kysely";
+import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator, sql } from "kysely";
 import type { Store } from "./database.js";
 import * as m0001 from "./migrations/0001_foundation.js";
 import * as m0002 from "./migrations/0002_metering.js";
+import * as m0003 from "./migrations/0003_identity.js";
 
 /** Every migration, in order. Migrations are frozen once released: add a new one, never edit. */
 const migrations: Record<string, Migration> = {
   "0001_foundation": m0001,
   "0002_metering": m0002,
+  "0003_identity": m0003,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export const latestMigration = Object.keys(migrations).at(-1)!;
 
+/**
+ * Kysely looks for its bookkeeping tables in every schema unless told which one; with several
+ * tally schemas in one PostgreSQL database (tests, side-by-side installs) it would find another
+ * schema's and never create its own. So it is pointed at the connection's current schema.
+ */
+async function migratorFor(store: Store): Promise<Migrator> {
+  if (store.dialect !== "postgres") return new Migrator({ db: store.db, provider });
+  const r = await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db);
+  return new Migrator({ db: store.db, provider, migrationTableSchema: r.rows[0]!.schema });
+}
+
 export async function migrateToLatest(store: Store): Promise<string[]> {
-  const migrator = new Migrator({ db: store.db, provider });
+  const migrator = await migratorFor(store);
   const result: MigrationResultSet = await migrator.migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
@@ -25,7 +38,7 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
 
 /** True when the database has every migration this build knows about. */
 export async function isMigrated(store: Store): Promise<boolean> {
-  const migrator = new Migrator({ db: store.db, provider });
+  const migrator = await migratorFor(store);
   const all = await migrator.getMigrations();
   return all.every((m) => m.executedAt !== undefined);
 }

@@ -159,6 +159,23 @@ export interface UsageImportTable {
   max_reported_at: number | null;
 }
 
+export interface RoleAssignmentTable {
+  id: string;
+  principal_id: string;
+  role: string;
+  scope: string;
+  created_at: number;
+  created_by: string;
+}
+
+export interface EnrollmentPolicyTable {
+  enrollment_id: string;
+  da_view_charges: 0 | 1;
+  ao_view_charges: 0 | 1;
+  updated_at: number;
+  updated_by: string;
+}
+
 export interface DB {
   usage_records: UsageRecordTable;
   usage_clock: UsageClockTable;
@@ -176,4 +193,6 @@ export interface DB {
   sources: SourceTable;
   source_keys: SourceKeyTable;
   principals: PrincipalTable;
+  role_assignments: RoleAssignmentTable;
+  enrollment_policies: EnrollmentPolicyTable;
 }

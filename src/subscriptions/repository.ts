@@ -1,4 +1,5 @@
 import type { Insertable, Kysely, Selectable } from "kysely";
+import type { SubscriptionScope } from "../domain/scope.js";
 import type { DB, SubscriptionTable } from "../storage/schema.js";
 
 export type SubscriptionState = "Active" | "Disabled" | "Deleted";
@@ -39,8 +40,8 @@ export interface SubscriptionFilter {
   directoryId?: string;
   providerId?: string;
   states?: readonly SubscriptionState[];
-  /** Restrict to these subscriptions, or to those offered by these providers (access scoping). */
-  scope?: { subscriptionIds: readonly string[]; providerIds: readonly string[] };
+  /** Access scoping: the subscriptions the caller may see. */
+  scope?: SubscriptionScope;
 }
 
 export function listSubscriptionRows(db: Kysely<DB>, f: SubscriptionFilter) {
@@ -54,7 +55,7 @@ export function listSubscriptionRows(db: Kysely<DB>, f: SubscriptionFilter) {
   if (f.providerId !== undefined) q = q.where("provider_id", "=", f.providerId);
   if (f.states !== undefined) q = q.where("state", "in", f.states);
   const scope = f.scope;
-  if (scope !== undefined) {
+  if (scope !== undefined && scope !== "all") {
     q = q.where((eb) =>
       eb.or([
         ...(scope.subscriptionIds.length ? [eb("id", "in", scope.subscriptionIds)] : []),
@@ -76,4 +77,20 @@ export async function updateSubscriptionRow(
   set: Partial<Pick<SubscriptionRow, "display_name" | "offer_id" | "state" | "updated_at" | "deleted_at">>,
 ) {
   await db.updateTable("subscriptions").set(set).where("id", "=", id).execute();
+}
+
+/**
+ * The subscriptions inside a scope, as a query callers select a column from and use as a
+ * subquery (`where directory_id in (…)`), so that scoping happens in SQL.
+ */
+export function subscriptionsInScope(db: Kysely<DB>, scope: Exclude<SubscriptionScope, "all">) {
+  return db
+    .selectFrom("subscriptions")
+    .where((eb) =>
+      eb.or([
+        ...(scope.subscriptionIds.length ? [eb("id", "in", scope.subscriptionIds)] : []),
+        ...(scope.providerIds.length ? [eb("provider_id", "in", scope.providerIds)] : []),
+        eb.lit(false),
+      ]),
+    );
 }

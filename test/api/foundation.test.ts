@@ -105,14 +105,15 @@ describe.each(DIALECTS)("foundation API on %s", (dialect) => {
       expect(r.statusCode).toBe(401);
     });
 
-    it("refuses principals that hold no role", async () => {
+    it("refuses principals that hold no role, and shows them empty lists", async () => {
       const token = await t.svc.tokens.sign({ subject: "someone", ttlMs: 600_000 });
-      const r = await t.app.inject({
-        url: "/api/v1/directories",
-        headers: { authorization: `Bearer ${token}` },
-      });
+      const as = (url: string) => t.app.inject({ url, headers: { authorization: `Bearer ${token}` } });
+      const r = await as("/api/v1/sources");
       expect(r.statusCode).toBe(403);
       expect(r.json().error.code).toBe("Forbidden");
+      const dirs = await as("/api/v1/directories");
+      expect(dirs.statusCode).toBe(200);
+      expect(dirs.json().items).toEqual([]);
     });
 
     it("echoes a well-formed x-request-id and replaces a hostile one", async () => {

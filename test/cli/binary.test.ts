@@ -56,6 +56,17 @@ describe("the tally binary", () => {
         env,
       });
       expect(JSON.parse(stdout).apiKey).toMatch(/^tsk_/);
+      // A key rotated by the CLI is picked up by the running server without a restart.
+      await exec(process.execPath, [BIN, "token", "rotate-key"], { env });
+      const { stdout: rotated } = await exec(process.execPath, [BIN, "token", "create", "--operator"], {
+        env,
+      });
+      const after = await fetch(`${url}/api/v1/subscriptions`, {
+        headers: { authorization: `Bearer ${rotated.trim()}` },
+      });
+      expect(after.status).toBe(200);
+      const jwks = (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
+      expect(jwks.keys).toHaveLength(2);
     } finally {
       const exited = new Promise<number | null>((r) => server.on("exit", (c) => r(c)));
       server.kill("SIGTERM");

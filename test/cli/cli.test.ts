@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -144,6 +144,89 @@ describe(`tally CLI (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
       id: "6DAB500F-A4FD-49C4-956D-229BB9C8C793",
       status: "deprecated",
     });
+  });
+
+  it("assigns, lists and removes roles, and lists the role definitions", async () => {
+    const a = await run(
+      "--json",
+      "role",
+      "assign",
+      "--principal",
+      "cli-user",
+      "--role",
+      "reader",
+      "--scope",
+      "/",
+    );
+    expect(a.code).toBe(0);
+    const created = JSON.parse(a.out);
+    expect(created).toMatchObject({ principalId: "cli-user", role: "Reader", scope: "/" });
+    const l = await run("--json", "role", "list", "--principal", "cli-user");
+    expect(JSON.parse(l.out).map((x: { id: string }) => x.id)).toEqual([created.id]);
+    expect((await run("role", "list", "--scope", "/")).out).toMatch(/Owner/);
+    const bad = await run("role", "assign", "--principal", "x", "--role", "Reader", "--scope", "/nowhere/1");
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/scope: must be one of/);
+    expect((await run("role", "assign", "--principal", "x", "--role", "Boss", "--scope", "/")).err).toMatch(
+      /unknown role 'Boss'/,
+    );
+    expect((await run("role", "remove", created.id)).code).toBe(0);
+    expect(JSON.parse((await run("--json", "role", "list", "--principal", "cli-user")).out)).toEqual([]);
+    const d = await run("role", "definitions");
+    expect(d.code).toBe(0);
+    expect(d.out).toContain("Billing account owner");
+    expect(d.out).toContain("departmentAdminsCanViewCharges");
+  });
+
+  it("lists the audit log, newest first", async () => {
+    const r = await run("--json", "audit", "list", "--action", "roleAssignments/delete");
+    expect(r.code).toBe(0);
+    const items = JSON.parse(r.out);
+    expect(items[0]).toMatchObject({
+      action: "roleAssignments/delete",
+      details: { principalId: "cli-user" },
+    });
+    expect((await run("audit", "list", "--target", "/directories/", "--limit", "1")).out).toMatch(
+      /directories\/write/,
+    );
+    expect((await run("audit", "list", "--from", "yesterday")).code).toBe(1);
+  });
+
+  it("sets and shows enrollment policies", async () => {
+    const s = await run(
+      "--json",
+      "enrollment-policy",
+      "set",
+      "e-100",
+      "--department-admins-view-charges",
+      "on",
+    );
+    expect(s.code).toBe(0);
+    expect(JSON.parse(s.out)).toMatchObject({ enrollmentId: "e-100", departmentAdminsCanViewCharges: true });
+    const g = await run("--json", "enrollment-policy", "get", "e-100");
+    expect(JSON.parse(g.out)).toMatchObject({ accountOwnersCanViewCharges: false });
+    expect(
+      (await run("enrollment-policy", "set", "e-100", "--account-owners-view-charges", "maybe")).code,
+    ).toBe(2);
+    expect((await run("enrollment-policy", "set", "e-100")).code).toBe(2);
+  });
+
+  it("rotates the signing key; earlier tokens keep verifying and the CLI keeps working", async () => {
+    const before = JSON.parse(readFileSync(join(dataDir, "keys", "jwt-keys.json"), "utf8")).keys;
+    const r = await run("--json", "token", "rotate-key");
+    expect(r.code).toBe(0);
+    const kid = JSON.parse(r.out).kid;
+    const after = JSON.parse(readFileSync(join(dataDir, "keys", "jwt-keys.json"), "utf8")).keys;
+    expect(after).toHaveLength(before.length + 1);
+    expect(after.at(-1).kid).toBe(kid);
+    expect(after.filter((k: { retiredAt?: string }) => k.retiredAt === undefined)).toHaveLength(1);
+    expect((await run("directory", "list")).code).toBe(0);
+    const tok = await run("token", "create", "--operator");
+    const header = JSON.parse(Buffer.from(tok.out.split(".")[0]!, "base64url").toString());
+    expect(header.kid).toBe(kid);
+    expect((await run("token", "create", "--operator", "--expires", "90d")).code).toBe(2);
+    const audit = JSON.parse((await run("--json", "audit", "list", "--action", "signingKeys/write")).out);
+    expect(audit[0].target).toBe(`/signingKeys/${kid}`);
   });
 
   it("exits 2 on usage errors", async () => {

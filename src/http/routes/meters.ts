@@ -18,12 +18,16 @@ const params = z.object({ id: z.string().min(1).max(64) });
 const text = displayName;
 const tags = ["meters"];
 
-/** `/api/v1/meters`: the meter catalogue (Azure Stack meters plus the operator's own). */
+/**
+ * `/api/v1/meters`: the meter catalogue (Azure Stack meters plus the operator's own). Every
+ * authenticated principal may read it (tenants need meter names to read their usage); changing
+ * it is operator-wide.
+ */
 export function registerMeters(app: App, svc: Services): void {
   app.get(
     "/api/v1/meters",
     {
-      config: { action: "meters/read" },
+      config: { action: "meters/read", access: "authenticated" },
       schema: {
         tags,
         querystring: z.object({
@@ -40,7 +44,7 @@ export function registerMeters(app: App, svc: Services): void {
   app.get(
     "/api/v1/meters/:id",
     {
-      config: { action: "meters/read" },
+      config: { action: "meters/read", access: "authenticated" },
       schema: {
         tags,
         description: "Meter ids match case- and hyphen-insensitively.",

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { requireAtProvider, requireOnProvider, visibleProviders } from "../../auth/scoping.js";
 import {
   createProvider,
   deleteProvider,
@@ -7,7 +8,7 @@ import {
   updateProvider,
 } from "../../providers/service.js";
 import type { Services } from "../../services.js";
-import { actorOf } from "../auth.js";
+import { actorOf, principalOf } from "../auth.js";
 import { commonErrors, displayName, errorBody, guid, page, pageQuery, slug } from "../schemas.js";
 import type { App } from "../types.js";
 
@@ -29,54 +30,70 @@ const create = z.strictObject({
 });
 const tags = ["providers"];
 
-/** `/api/v1/providers`: the operator's root provider and the delegated providers below it. */
+/**
+ * `/api/v1/providers`: the operator's root provider and the delegated providers below it. An
+ * administrator of a provider sees and manages it and everything below it; creating or deleting a
+ * provider is its parent's decision.
+ */
 export function registerProviders(app: App, svc: Services): void {
   app.post(
     "/api/v1/providers",
     {
-      config: { action: "providers/write" },
+      config: { action: "providers/write", access: "resource" },
       schema: {
         tags,
-        description: "Creates a delegated provider and its provider subscription, offered by its parent.",
+        description:
+          "Creates a delegated provider and its provider subscription, offered by its parent (default: the operator's root provider). Needs providers/write at the parent.",
         body: create,
         response: { 201: provider, 409: errorBody, ...commonErrors },
       },
     },
-    async (req, reply) =>
-      reply.status(201).send(
+    async (req, reply) => {
+      const parentId = req.body.parentId ?? svc.system.rootProviderId;
+      const named = req.body.parentId !== undefined ? "parentId" : undefined;
+      await requireAtProvider(svc, principalOf(req), "providers/write", parentId, named);
+      return reply.status(201).send(
         await createProvider(svc, actorOf(req), req.body, {
           rootProviderId: svc.system.rootProviderId,
           operatorDirectoryId: svc.system.operatorDirectoryId,
         }),
-      ),
+      );
+    },
   );
 
   app.get(
     "/api/v1/providers",
     {
-      config: { action: "providers/read" },
+      config: { action: "providers/read", access: "resource" },
       schema: {
         tags,
+        description: "Lists the providers the caller administers or reads (all, for operators).",
         querystring: z.object({ ...pageQuery, parentId: slug.optional() }),
         response: { 200: page(provider), ...commonErrors },
       },
     },
-    async (req) => listProviders(svc, req.query),
+    async (req) => {
+      const visible = await visibleProviders(svc, principalOf(req), "providers/read");
+      return listProviders(svc, { ...req.query, ...(visible === "all" ? {} : { ids: visible }) });
+    },
   );
 
   app.get(
     "/api/v1/providers/:id",
     {
-      config: { action: "providers/read" },
+      config: { action: "providers/read", access: "resource" },
       schema: { tags, params, response: { 200: provider, ...commonErrors } },
     },
-    async (req) => getProvider(svc, req.params.id),
+    async (req) => {
+      await requireOnProvider(svc, principalOf(req), "providers/read", req.params.id);
+      return getProvider(svc, req.params.id);
+    },
   );
 
   app.patch(
     "/api/v1/providers/:id",
     {
-      config: { action: "providers/write" },
+      config: { action: "providers/write", access: "resource" },
       schema: {
         tags,
         params,
@@ -84,16 +101,26 @@ export function registerProviders(app: App, svc: Services): void {
         response: { 200: provider, ...commonErrors },
       },
     },
-    async (req) => updateProvider(svc, actorOf(req), req.params.id, req.body),
+    async (req) => {
+      await requireOnProvider(svc, principalOf(req), "providers/write", req.params.id);
+      return updateProvider(svc, actorOf(req), req.params.id, req.body);
+    },
   );
 
   app.delete(
     "/api/v1/providers/:id",
     {
-      config: { action: "providers/delete" },
-      schema: { tags, params, response: { 204: z.null(), 409: errorBody, ...commonErrors } },
+      config: { action: "providers/delete", access: "resource" },
+      schema: {
+        tags,
+        description:
+          "Deletes a delegated provider that offers nothing any more. Needs providers/delete at the parent.",
+        params,
+        response: { 204: z.null(), 409: errorBody, ...commonErrors },
+      },
     },
     async (req, reply) => {
+      await requireOnProvider(svc, principalOf(req), "providers/delete", req.params.id, { manage: true });
       await deleteProvider(svc, actorOf(req), req.params.id);
       return reply.status(204).send(null);
     },

@@ -22,7 +22,7 @@ export function registerUsageRecords(app: App, svc: Services): void {
       "/api/v1/usage-records",
       {
         bodyLimit: svc.config.ingestMaxBytes,
-        config: { auth: "source" },
+        config: { auth: "source", action: "usage/write" },
         schema: {
           tags: ["usage"],
           description: DESCRIPTION,

@@ -54,7 +54,7 @@ export function registerUsage(app: App, svc: Services): void {
   app.get(
     "/api/v1/usage",
     {
-      config: { action: "usage/read" },
+      config: { action: "usage/read", access: "resource" },
       schema: {
         tags: ["usage"],
         description: DESCRIPTION,
@@ -67,7 +67,11 @@ export function registerUsage(app: App, svc: Services): void {
     },
     async (req) => {
       const q = req.query;
-      return queryUsage(svc, await usageScope(svc, req), {
+      const scope = await usageScope(svc, req, {
+        ...(q.subscriptionId !== undefined ? { subscriptionId: q.subscriptionId } : {}),
+        ...(q.providerId !== undefined ? { providerId: q.providerId } : {}),
+      });
+      return queryUsage(svc, scope, {
         from: q.from,
         to: q.to,
         basis: q.timeBasis,

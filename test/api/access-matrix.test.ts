@@ -1,0 +1,948 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EmbeddedTokens } from "../../src/auth/tokens.js";
+import type { ManualClock } from "../../src/clock.js";
+import { routesOf } from "../../src/http/auth.js";
+import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
+
+/**
+ * Every route of the app against every kind of caller. A route added without an entry here fails
+ * the first test, so that nobody ships an endpoint whose access rules were never looked at. Each
+ * answer is also searched for other tenants' ids.
+ */
+const AUTHENTICATED = ["operator", "providerAdmin", "tenantOwner", "tenantReader", "billingReader"] as const;
+const UNAUTHENTICATED = ["sourceKey", "noToken", "expired", "otherAudience"] as const;
+type Who = (typeof AUTHENTICATED)[number] | (typeof UNAUTHENTICATED)[number];
+const EVERYONE: readonly Who[] = [...AUTHENTICATED, ...UNAUTHENTICATED];
+
+interface Req {
+  method: string;
+  url: string;
+  body?: unknown;
+}
+interface Probe {
+  name: string;
+  req: (who: Who) => Req | Promise<Req>;
+  /**
+   * Statuses for the bearer principals. The others get 401 on every authenticated route, except
+   * that a source route (`auth: "source"`) states what the source key gets in `sourceKey`; on
+   * routes without authentication everyone gets the operator's status.
+   */
+  expect: Record<(typeof AUTHENTICATED)[number], number> & { sourceKey?: number };
+}
+
+const isBearer = (who: Who): who is (typeof AUTHENTICATED)[number] =>
+  (AUTHENTICATED as readonly Who[]).includes(who);
+
+function expectedStatus(probe: Probe, auth: string, who: Who): number {
+  if (isBearer(who)) return probe.expect[who];
+  if (auth === "none") return probe.expect.operator;
+  if (who === "sourceKey" && auth === "source" && probe.expect.sourceKey !== undefined)
+    return probe.expect.sourceKey;
+  return 401;
+}
+
+const D1 = guid(0xd1);
+const D2 = guid(0xd2);
+const D3 = guid(0xd3);
+const S1 = guid(0x51);
+const S2 = guid(0x52);
+const S3 = guid(0x53);
+const P1 = "reseller-p1";
+
+function usageRecord(id: string, sub: string, start: string, reported?: string) {
+  return {
+    id,
+    subscriptionId: sub,
+    meterId: "FAB6EB84-500B-4A09-A8CA-7358F8BBAEA5",
+    quantity: "2",
+    usageStartTime: start,
+    usageEndTime: new Date(Date.parse(start) + 3_600_000).toISOString(),
+    resourceUri: `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1`,
+    ...(reported ? { reportedTime: reported } : {}),
+  };
+}
+
+const same = (n: number) => ({
+  operator: n,
+  providerAdmin: n,
+  tenantOwner: n,
+  tenantReader: n,
+  billingReader: n,
+});
+
+describe.each(DIALECTS)("access matrix on %s", (dialect) => {
+  let t: TestApp;
+  let headers: Record<Who, Record<string, string>>;
+  let PS1: string;
+  let sourceId: string;
+  let sourceKeyId: string;
+  let counter = 0x1000;
+  const next = () => counter++;
+
+  const as = async (who: Who, r: Req) =>
+    t.app.inject({
+      method: r.method as "GET",
+      url: r.url,
+      headers: who === "operator" ? t.op : headers[who],
+      ...(r.body === undefined ? {} : { payload: r.body as object }),
+    });
+  const op = async (method: string, url: string, body?: unknown) => {
+    const r = await as("operator", { method, url, body });
+    if (r.statusCode >= 300) throw new Error(`${method} ${url}: ${r.statusCode} ${r.body}`);
+    return r.statusCode === 204 ? undefined : r.json();
+  };
+  const assign = (principalId: string, role: string, scope: string) =>
+    op("POST", "/api/v1/role-assignments", { principalId, role, scope });
+
+  // Fixtures for requests that succeed destructively: each gets its own target.
+  const freshDirectory = async () =>
+    (await op("POST", "/api/v1/directories", { id: guid(next()), displayName: "Fresh" })).id;
+  const freshSubscription = async (providerId = P1) =>
+    (await op("POST", "/api/v1/subscriptions", { displayName: "Fresh", directoryId: D1, providerId })).id;
+  const freshProvider = async (parentId?: string) =>
+    (await op("POST", "/api/v1/providers", { id: `fresh-${next()}`, displayName: "Fresh", parentId })).id;
+  const freshSource = async () => (await op("POST", "/api/v1/sources", { name: `fresh-${next()}` })).id;
+  const freshAssignment = async (scope = `/subscriptions/${S1}`) =>
+    (await assign(`fresh-principal-${next()}`, "Reader", scope)).id;
+
+  beforeAll(async () => {
+    t = await openTestApp(dialect);
+    await op("POST", "/api/v1/directories", { id: D1, displayName: "Tenant One" });
+    await op("POST", "/api/v1/directories", { id: D2, displayName: "Tenant Two" });
+    await op("POST", "/api/v1/directories", { id: D3, displayName: "Tenant Three" });
+    PS1 = (await op("POST", "/api/v1/providers", { id: P1, displayName: "Reseller One" })).subscriptionId;
+    await op("POST", "/api/v1/subscriptions", { id: S1, displayName: "S1", directoryId: D1, providerId: P1 });
+    await op("POST", "/api/v1/subscriptions", { id: S2, displayName: "S2", directoryId: D2 });
+    await op("POST", "/api/v1/subscriptions", { id: S3, displayName: "S3", directoryId: D3, providerId: P1 });
+    const src = await op("POST", "/api/v1/sources", { name: "rp-matrix" });
+    sourceId = src.id;
+    sourceKeyId = (await op("GET", `/api/v1/sources/${sourceId}`)).keys[0].id;
+
+    // A day of history for every tenant (S2 is another operator tenant, PS1 the reseller's own).
+    const history = [S1, S2, S3, PS1].map((sub, i) =>
+      usageRecord(`hist-${i}`, sub, "2026-11-22T10:00:00Z", "2026-11-22T11:00:00Z"),
+    );
+    await op("POST", "/api/v1/usage-imports", history);
+
+    await assign("p1-admin", "Owner", `/providers/${P1}`);
+    await assign("t1-owner", "Owner", `/subscriptions/${S1}`);
+    await assign("t1-reader", "Reader", `/subscriptions/${S1}`);
+    await assign("b1-reader", "Billing account reader", "/billingAccounts/b1");
+
+    const sign = (subject: string, extra: { directoryId?: string } = {}) =>
+      t.svc.tokens.sign({ subject, ttlMs: 3_600_000, ...extra });
+    const clock = t.clock as ManualClock;
+    clock.advance(-2 * 86_400_000);
+    const expired = await sign("t1-owner", { directoryId: D1 });
+    clock.advance(2 * 86_400_000);
+    const otherAudience = await new EmbeddedTokens({
+      dataDir: t.dataDir,
+      issuer: t.config.tokenIssuer,
+      audience: "another-service",
+      clockSkewSec: 60,
+      maxTokenAgeSec: 86_400,
+      now: () => t.clock.now(),
+    })
+      .load()
+      .then((e) => e.sign({ subject: t.svc.system.operatorPrincipalId, ttlMs: 3_600_000 }));
+    const bearer = (tok: string) => ({ authorization: `Bearer ${tok}` });
+    headers = {
+      operator: t.op,
+      providerAdmin: bearer(await sign("p1-admin")),
+      tenantOwner: bearer(await sign("t1-owner", { directoryId: D1 })),
+      tenantReader: bearer(await sign("t1-reader", { directoryId: D1 })),
+      billingReader: bearer(await sign("b1-reader")),
+      sourceKey: { "x-api-key": src.apiKey },
+      noToken: {},
+      expired: bearer(expired),
+      otherAudience: bearer(otherAudience),
+    };
+  });
+  afterAll(async () => t.cleanup());
+
+  /** What each principal must never see: other tenants' (and, for tenants, the provider's) ids. */
+  const foreign = (): Record<Who, string[]> => ({
+    operator: [],
+    providerAdmin: [S2, D2],
+    tenantOwner: [S2, D2, S3, D3, PS1],
+    tenantReader: [S2, D2, S3, D3, PS1],
+    billingReader: [S1, S2, S3, D1, D2, D3, PS1],
+    sourceKey: [S1, S2, S3, D1, D2, D3, PS1],
+    noToken: [S1, S2, S3, D1, D2, D3, PS1],
+    expired: [S1, S2, S3, D1, D2, D3, PS1],
+    otherAudience: [S1, S2, S3, D1, D2, D3, PS1],
+  });
+
+  const get = (url: string | (() => string)) => () => ({
+    method: "GET",
+    url: typeof url === "string" ? url : url(),
+  });
+
+  /** The matrix: route → probes. Requests are built per caller, creating fresh targets where a call is expected to destroy one. */
+  const matrix = (): Record<string, Probe[]> => ({
+    "GET /healthz": [{ name: "live", req: get("/healthz"), expect: same(200) }],
+    "GET /readyz": [{ name: "ready", req: get("/readyz"), expect: same(200) }],
+    "GET /metrics": [{ name: "metrics", req: get("/metrics"), expect: same(200) }],
+    "GET /openapi.json": [{ name: "openapi", req: get("/openapi.json"), expect: same(200) }],
+    "GET /.well-known/jwks.json": [{ name: "jwks", req: get("/.well-known/jwks.json"), expect: same(200) }],
+
+    "POST /api/v1/directories": [
+      {
+        name: "register a directory",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/directories",
+          body: { id: guid(next()), displayName: "New" },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 201,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "GET /api/v1/directories": [
+      { name: "list", req: get("/api/v1/directories?limit=1000"), expect: same(200) },
+    ],
+    "GET /api/v1/directories/:id": [
+      {
+        name: "own directory",
+        req: get(`/api/v1/directories/${D1}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 200,
+          tenantReader: 200,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "another tenant's directory",
+        req: get(`/api/v1/directories/${D2}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "PATCH /api/v1/directories/:id": [
+      {
+        name: "rename own directory",
+        req: () => ({
+          method: "PATCH",
+          url: `/api/v1/directories/${D1}`,
+          body: { displayName: "Tenant One" },
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "rename another tenant's directory",
+        req: () => ({
+          method: "PATCH",
+          url: `/api/v1/directories/${D2}`,
+          body: { displayName: "Tenant Two" },
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "DELETE /api/v1/directories/:id": [
+      {
+        name: "delete a directory",
+        req: async (who) => ({
+          method: "DELETE",
+          url: `/api/v1/directories/${who === "operator" ? await freshDirectory() : D1}`,
+        }),
+        expect: {
+          operator: 204,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 404,
+        },
+      },
+    ],
+
+    "POST /api/v1/providers": [
+      {
+        name: "create below own provider",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/providers",
+          body: { id: `new-${next()}`, displayName: "New", parentId: P1 },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 201,
+          tenantOwner: 400,
+          tenantReader: 400,
+          billingReader: 400,
+        },
+      },
+      {
+        name: "create below the root",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/providers",
+          body: { id: `new-${next()}`, displayName: "New" },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "GET /api/v1/providers": [{ name: "list", req: get("/api/v1/providers?limit=1000"), expect: same(200) }],
+    "GET /api/v1/providers/:id": [
+      {
+        name: "the delegated provider",
+        req: get(`/api/v1/providers/${P1}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "the root provider",
+        req: get("/api/v1/providers/operator"),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "PATCH /api/v1/providers/:id": [
+      {
+        name: "rename the delegated provider",
+        req: () => ({
+          method: "PATCH",
+          url: `/api/v1/providers/${P1}`,
+          body: { displayName: "Reseller One" },
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "DELETE /api/v1/providers/:id": [
+      {
+        name: "delete a provider below one's own",
+        req: async (who) => ({
+          method: "DELETE",
+          url: `/api/v1/providers/${who === "operator" || who === "providerAdmin" ? await freshProvider(P1) : P1}`,
+        }),
+        expect: {
+          operator: 204,
+          providerAdmin: 204,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "delete one's own provider (the parent's decision)",
+        req: () => ({ method: "DELETE", url: `/api/v1/providers/${P1}` }),
+        // The operator would succeed only once P1 offers nothing; it offers S1, hence 409.
+        expect: {
+          operator: 409,
+          providerAdmin: 403,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+
+    "POST /api/v1/subscriptions": [
+      {
+        name: "offer a subscription as P1",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/subscriptions",
+          body: { displayName: "New", directoryId: D1, providerId: P1 },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 201,
+          tenantOwner: 400,
+          tenantReader: 400,
+          billingReader: 400,
+        },
+      },
+      {
+        name: "offer a subscription as the operator",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/subscriptions",
+          body: { displayName: "New", directoryId: D1 },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "GET /api/v1/subscriptions": [
+      {
+        name: "list",
+        req: get("/api/v1/subscriptions?limit=1000&state=Active,Disabled,Deleted"),
+        expect: same(200),
+      },
+    ],
+    "GET /api/v1/subscriptions/:id": [
+      {
+        name: "S1",
+        req: get(`/api/v1/subscriptions/${S1}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 200,
+          tenantReader: 200,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "another tenant's subscription",
+        req: get(`/api/v1/subscriptions/${S2}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "the provider's own provider subscription",
+        req: get(() => `/api/v1/subscriptions/${PS1}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "PATCH /api/v1/subscriptions/:id": [
+      {
+        name: "rename S1",
+        req: () => ({ method: "PATCH", url: `/api/v1/subscriptions/${S1}`, body: { displayName: "S1" } }),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 200,
+          tenantReader: 403,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "change S1's state (the provider's decision)",
+        req: () => ({ method: "PATCH", url: `/api/v1/subscriptions/${S1}`, body: { state: "Active" } }),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "rename the provider's own provider subscription (its parent's)",
+        req: () => ({
+          method: "PATCH",
+          url: `/api/v1/subscriptions/${PS1}`,
+          body: { displayName: "Reseller One (provider subscription)" },
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "rename another tenant's subscription",
+        req: () => ({ method: "PATCH", url: `/api/v1/subscriptions/${S2}`, body: { displayName: "S2" } }),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "DELETE /api/v1/subscriptions/:id": [
+      {
+        name: "delete a subscription",
+        req: async (who) => ({
+          method: "DELETE",
+          url: `/api/v1/subscriptions/${who === "operator" || who === "providerAdmin" ? await freshSubscription() : S1}`,
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 404,
+        },
+      },
+    ],
+
+    "POST /api/v1/sources": [
+      {
+        name: "register a source",
+        req: () => ({ method: "POST", url: "/api/v1/sources", body: { name: `rp-${next()}` } }),
+        expect: {
+          operator: 201,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "GET /api/v1/sources": [
+      {
+        name: "list",
+        req: get("/api/v1/sources"),
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "GET /api/v1/sources/:id": [
+      {
+        name: "get",
+        req: get(() => `/api/v1/sources/${sourceId}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "POST /api/v1/sources/:id/keys": [
+      {
+        name: "rotate",
+        req: async (who) => ({
+          method: "POST",
+          url: `/api/v1/sources/${who === "operator" ? await freshSource() : sourceId}/keys`,
+          body: { grace: "0s" },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "DELETE /api/v1/sources/:id/keys": [
+      {
+        name: "revoke all",
+        req: async (who) => ({
+          method: "DELETE",
+          url: `/api/v1/sources/${who === "operator" ? await freshSource() : sourceId}/keys`,
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "DELETE /api/v1/sources/:id/keys/:keyId": [
+      {
+        name: "revoke one",
+        req: async (who) => {
+          if (who !== "operator")
+            return { method: "DELETE", url: `/api/v1/sources/${sourceId}/keys/${sourceKeyId}` };
+          const id = await freshSource();
+          const keyId = (await op("GET", `/api/v1/sources/${id}`)).keys[0].id;
+          return { method: "DELETE", url: `/api/v1/sources/${id}/keys/${keyId}` };
+        },
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "DELETE /api/v1/sources/:id": [
+      {
+        name: "delete",
+        req: async (who) => ({
+          method: "DELETE",
+          url: `/api/v1/sources/${who === "operator" ? await freshSource() : sourceId}`,
+        }),
+        expect: {
+          operator: 204,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+
+    "GET /api/v1/meters": [{ name: "list", req: get("/api/v1/meters?limit=5"), expect: same(200) }],
+    "GET /api/v1/meters/:id": [
+      { name: "get", req: get("/api/v1/meters/FAB6EB84-500B-4A09-A8CA-7358F8BBAEA5"), expect: same(200) },
+    ],
+    "POST /api/v1/meters": [
+      {
+        name: "add",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/meters",
+          body: { id: guid(next()), name: "Custom", unit: "hours", category: "Custom" },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "PATCH /api/v1/meters/:id": [
+      {
+        name: "reinstate",
+        req: () => ({
+          method: "PATCH",
+          url: "/api/v1/meters/FAB6EB84-500B-4A09-A8CA-7358F8BBAEA5",
+          body: { status: "current" },
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+
+    "POST /api/v1/role-assignments": [
+      {
+        name: "grant Reader on S1",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/role-assignments",
+          body: { principalId: `granted-${next()}`, role: "Reader", scope: `/subscriptions/${S1}` },
+        }),
+        // The billing reader cannot see S1, so for it S1 does not exist (400), like a typo.
+        expect: {
+          operator: 201,
+          providerAdmin: 201,
+          tenantOwner: 201,
+          tenantReader: 403,
+          billingReader: 400,
+        },
+      },
+      {
+        name: "grant on the billing account",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/role-assignments",
+          body: { principalId: `granted-${next()}`, role: "Invoice manager", scope: "/billingAccounts/b1" },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "GET /api/v1/role-assignments": [
+      { name: "list", req: get("/api/v1/role-assignments?limit=1000"), expect: same(200) },
+    ],
+    "DELETE /api/v1/role-assignments/:id": [
+      {
+        name: "revoke a Reader on S1",
+        req: async () => ({ method: "DELETE", url: `/api/v1/role-assignments/${await freshAssignment()}` }),
+        expect: {
+          operator: 204,
+          providerAdmin: 204,
+          tenantOwner: 204,
+          tenantReader: 403,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "revoke a Reader on another tenant's subscription",
+        req: async () => ({
+          method: "DELETE",
+          url: `/api/v1/role-assignments/${await freshAssignment(`/subscriptions/${S2}`)}`,
+        }),
+        expect: {
+          operator: 204,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "GET /api/v1/role-definitions": [
+      { name: "list", req: get("/api/v1/role-definitions"), expect: same(200) },
+    ],
+    "GET /api/v1/enrollment-policies/:enrollmentId": [
+      {
+        name: "get",
+        req: get("/api/v1/enrollment-policies/e1"),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "PATCH /api/v1/enrollment-policies/:enrollmentId": [
+      {
+        name: "set",
+        req: () => ({
+          method: "PATCH",
+          url: "/api/v1/enrollment-policies/e1",
+          body: { departmentAdminsCanViewCharges: true },
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "POST /api/v1/usage-records": [
+      {
+        name: "report usage",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/usage-records",
+          body: [usageRecord(`live-${next()}`, S1, "2026-11-23T11:00:00Z")],
+        }),
+        // Bearer tokens are not source keys: the ingest route answers 401 to every one of them.
+        expect: { ...same(401), sourceKey: 200 },
+      },
+    ],
+    "GET /api/v1/usage": [
+      {
+        name: "a closed day, everything visible",
+        req: get("/api/v1/usage?from=2026-11-22T00:00:00Z&to=2026-11-23T00:00:00Z&granularity=daily"),
+        expect: same(200),
+      },
+      {
+        name: "another tenant's subscription",
+        req: get(
+          `/api/v1/usage?from=2026-11-22T00:00:00Z&to=2026-11-23T00:00:00Z&granularity=daily&subscriptionId=${S2}`,
+        ),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "the reseller's tenants",
+        req: get(
+          `/api/v1/usage?from=2026-11-22T00:00:00Z&to=2026-11-23T00:00:00Z&granularity=daily&providerId=${P1}`,
+        ),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "POST /api/v1/usage-imports": [
+      {
+        name: "import history",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/usage-imports",
+          body: [usageRecord(`imp-${next()}`, S1, "2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z")],
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "GET /api/v1/usage-imports": [
+      {
+        name: "list imports",
+        req: get("/api/v1/usage-imports"),
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "GET /api/v1/audit-log": [
+      {
+        name: "read",
+        req: get("/api/v1/audit-log?limit=1000"),
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+  });
+
+  it("has an entry for every route the app serves", () => {
+    const served = routesOf(t.app).map((r) => `${r.method} ${r.url}`);
+    const known = Object.keys(matrix());
+    expect(served.filter((r) => !known.includes(r))).toEqual([]);
+    expect(known.filter((r) => !served.includes(r))).toEqual([]);
+    // Every authenticated route says what it does.
+    expect(routesOf(t.app).filter((r) => r.auth !== "none" && r.action === undefined)).toEqual([]);
+  });
+
+  it("answers every caller on every route as the access rules say, and leaks no other tenant's ids", async () => {
+    const routes = new Map(routesOf(t.app).map((r) => [`${r.method} ${r.url}`, r]));
+    const failures: string[] = [];
+    for (const [key, probes] of Object.entries(matrix())) {
+      const route = routes.get(key);
+      if (!route) continue; // reported by the test above
+      for (const probe of probes) {
+        for (const who of EVERYONE) {
+          const expected = expectedStatus(probe, route.auth, who);
+          const r = await probe.req(who);
+          const res = await as(who, r);
+          const where = `${key} [${probe.name}] as ${who}`;
+          if (res.statusCode !== expected)
+            failures.push(`${where}: ${res.statusCode}, expected ${expected}: ${res.body.slice(0, 200)}`);
+          if (res.statusCode === 401 && !/^Bearer /.test(String(res.headers["www-authenticate"])))
+            failures.push(`${where}: 401 without WWW-Authenticate`);
+          if (res.statusCode >= 400 && res.json().error?.code === undefined)
+            failures.push(`${where}: no error envelope`);
+          const asked = `${r.url} ${JSON.stringify(r.body ?? null)}`;
+          for (const id of foreign()[who]) {
+            if (!asked.includes(id) && res.body.includes(id))
+              failures.push(`${where}: the answer carries ${id}`);
+          }
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it("shows each principal exactly its part of the lists", async () => {
+    const ids = async (who: Who, url: string) =>
+      ((await as(who, { method: "GET", url })).json().items as { id: string }[]).map((x) => x.id).sort();
+    const subs = "/api/v1/subscriptions?limit=1000&state=Active,Disabled";
+    expect(await ids("tenantOwner", subs)).toEqual([S1]);
+    expect(await ids("tenantReader", subs)).toEqual([S1]);
+    expect(await ids("billingReader", subs)).toEqual([]);
+    const p1 = await ids("providerAdmin", subs);
+    expect(p1).toEqual(expect.arrayContaining([S1, S3, PS1]));
+    expect(p1).not.toContain(S2);
+    expect(p1).not.toContain(t.svc.system.defaultProviderSubscriptionId);
+    expect(await ids("tenantOwner", "/api/v1/directories")).toEqual([D1]);
+    expect(await ids("providerAdmin", "/api/v1/directories?limit=1000")).toEqual(
+      expect.arrayContaining([D1, D3, t.svc.system.operatorDirectoryId]),
+    );
+    expect(await ids("tenantOwner", "/api/v1/providers")).toEqual([]);
+    expect(await ids("providerAdmin", "/api/v1/providers?limit=1000")).toContain(P1);
+    expect(await ids("providerAdmin", "/api/v1/providers?limit=1000")).not.toContain("operator");
+    const mine = (await as("tenantReader", { method: "GET", url: "/api/v1/role-assignments" })).json().items;
+    expect(mine.every((a: { scope: string }) => a.scope === `/subscriptions/${S1}`)).toBe(true);
+  });
+
+  it("shows each principal exactly its part of the usage", async () => {
+    const subs = async (who: Who) =>
+      [
+        ...new Set(
+          (
+            (
+              await as(who, {
+                method: "GET",
+                url: "/api/v1/usage?from=2026-11-22T00:00:00Z&to=2026-11-23T00:00:00Z&granularity=daily",
+              })
+            ).json().items as { subscriptionId: string }[]
+          ).map((i) => i.subscriptionId),
+        ),
+      ].sort();
+    expect(await subs("operator")).toEqual([S1, S2, S3, PS1].sort());
+    expect(await subs("providerAdmin")).toEqual([S1, S3, PS1].sort());
+    expect(await subs("tenantOwner")).toEqual([S1]);
+    expect(await subs("tenantReader")).toEqual([S1]);
+    expect(await subs("billingReader")).toEqual([]);
+  });
+
+  it("records principals seen in tokens with the directory they signed in from", async () => {
+    const row = await t.svc.store.db
+      .selectFrom("principals")
+      .selectAll()
+      .where("id", "=", "t1-owner")
+      .executeTakeFirst();
+    expect(row).toMatchObject({ kind: "user", directory_id: D1 });
+  });
+});

@@ -1,0 +1,50 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../src/config.js";
+
+describe("identity configuration", () => {
+  it("defaults to embedded tokens with a 60 s clock skew and a 30 d maximum lifetime", () => {
+    const c = loadConfig({});
+    expect(c.authMode).toBe("embedded");
+    expect(c.oidc).toBeUndefined();
+    expect(c.tokenClockSkewMs).toBe(60_000);
+    expect(c.tokenMaxTtlMs).toBe(30 * 86_400_000);
+  });
+
+  it("needs an issuer and an audience in OIDC mode, and accepts several audiences", () => {
+    expect(() => loadConfig({ TALLY_AUTH_MODE: "oidc" })).toThrow(ConfigError);
+    expect(() => loadConfig({ TALLY_AUTH_MODE: "oidc" })).toThrow(
+      /TALLY_OIDC_ISSUER: required.*\n.*TALLY_OIDC_AUDIENCE/s,
+    );
+    const c = loadConfig({
+      TALLY_AUTH_MODE: "oidc",
+      TALLY_OIDC_ISSUER: "https://login.example.com/t/v2.0",
+      TALLY_OIDC_AUDIENCE: "api://tally, 6f1c3a52-8d1e-4c1b-9b7a-2f0e5d4c3b21",
+      TALLY_TOKEN_CLOCK_SKEW: "2m",
+    });
+    expect(c.oidc).toEqual({
+      issuer: "https://login.example.com/t/v2.0",
+      audiences: ["api://tally", "6f1c3a52-8d1e-4c1b-9b7a-2f0e5d4c3b21"],
+      jwksUrl: undefined,
+      cooldownMs: 30_000,
+    });
+    expect(c.tokenClockSkewMs).toBe(120_000);
+  });
+
+  it("names the variable that is wrong", () => {
+    expect(() => loadConfig({ TALLY_AUTH_MODE: "saml" })).toThrow(
+      /TALLY_AUTH_MODE: expected one of embedded, oidc/,
+    );
+    expect(() => loadConfig({ TALLY_OIDC_JWKS_URL: "not a url" })).toThrow(/TALLY_OIDC_JWKS_URL/);
+    expect(() => loadConfig({ TALLY_TOKEN_CLOCK_SKEW: "a while" })).toThrow(/TALLY_TOKEN_CLOCK_SKEW/);
+    expect(() => loadConfig({ TALLY_TOKEN_TTL: "40d" })).toThrow(
+      /TALLY_TOKEN_TTL: must not be longer than TALLY_TOKEN_MAX_TTL/,
+    );
+  });
+
+  it("documents every variable in the README's configuration table", () => {
+    const readme = readFileSync(join(import.meta.dirname, "..", "README.md"), "utf8");
+    expect(CONFIG_VARIABLES.filter((v) => !readme.includes(`| \`${v}\` |`))).toEqual([]);
+  });
+});
