@@ -5,6 +5,7 @@ import { EmbeddedTokens, type TokenVerifier } from "./auth/tokens.js";
 import { bootstrap, readSystemIds, type SystemIds } from "./bootstrap.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
+import { IngestWriter } from "./ingest/ingest-writer.js";
 import { Metrics } from "./metrics.js";
 import { openStore, type Store } from "./storage/database.js";
 import { isMigrated, migrateToLatest } from "./storage/migrate.js";
@@ -29,6 +30,8 @@ export interface Services {
   metrics: Metrics;
   /** Id ↔ internal key resolution for the usage tables. */
   catalog: UsageCatalog;
+  /** Live ingest's batch writer: a writer thread on SQLite files, the shared pool otherwise. */
+  ingestWriter: IngestWriter;
   close(): Promise<void>;
 }
 
@@ -99,6 +102,7 @@ export async function openServices(config: Config, opts: OpenOptions): Promise<S
     const access = new Access({ store, clock });
     const metrics = new Metrics();
     const catalog = new UsageCatalog(store.db, clock);
+    const ingestWriter = new IngestWriter(store);
     return {
       config,
       store,
@@ -110,7 +114,11 @@ export async function openServices(config: Config, opts: OpenOptions): Promise<S
       system,
       metrics,
       catalog,
-      close: () => store.close(),
+      ingestWriter,
+      close: async () => {
+        await ingestWriter.close();
+        await store.close();
+      },
     };
   } catch (e) {
     await store.close();

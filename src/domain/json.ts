@@ -75,9 +75,9 @@ function plainDepth(v: unknown, depth: number): number {
   if (v === null || typeof v !== "object") return depth;
   if (v instanceof DecimalText) return -1;
   let max = depth;
-  const values = Array.isArray(v) ? v : Object.values(v);
-  for (const x of values) {
-    const d = plainDepth(x, depth + 1);
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    const d = plainDepth(o[k], depth + 1);
     if (d < 0) return -1;
     if (d > max) max = d;
   }

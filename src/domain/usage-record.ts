@@ -1,5 +1,5 @@
 import type { FieldIssue } from "./errors.js";
-import { canonicalGuid, meterKey } from "./ids.js";
+import { canonicalGuid, isCanonicalGuid, meterKey } from "./ids.js";
 import { DecimalText, jsonText, sameJson } from "./json.js";
 import { joinQuantity, parseQuantityParts, type Quantity } from "./quantity.js";
 import { floorHour, HOUR, parseInstant } from "./time.js";
@@ -83,12 +83,15 @@ export class RecordValidator {
   private readonly guids = new Map<string, string | undefined>();
   private readonly meters = new Map<string, string | undefined>();
   private readonly allowed: Set<string>;
+  /** Reused for every record: most records have no issue, so none allocates a list. */
+  private readonly scratch: FieldIssue[] = [];
 
   constructor(private readonly opts: ValidateOptions) {
     this.allowed = opts.imported ? IMPORT_FIELDS : LIVE_FIELDS;
   }
 
   private guid(s: string): string | undefined {
+    if (isCanonicalGuid(s)) return s;
     let g = this.guids.get(s);
     if (g === undefined && !this.guids.has(s)) {
       g = canonicalGuid(s);
@@ -126,7 +129,8 @@ export class RecordValidator {
 
   /** Returns the record normalised, or every problem found with it (index, field, reason). */
   validate(v: unknown, index: number): UsageRecord | ImportedRecord | FieldIssue[] {
-    const issues: FieldIssue[] = [];
+    const issues = this.scratch;
+    issues.length = 0;
     if (!isPlainObject(v)) return [{ index, field: "(record)", reason: "must be a JSON object" }];
     for (const k in v) {
       if (!this.allowed.has(k)) issues.push({ index, field: k, reason: "is not a usage record field" });
@@ -228,7 +232,7 @@ export class RecordValidator {
       } else sourceId = v.sourceId;
     }
 
-    if (issues.length) return issues;
+    if (issues.length) return issues.slice();
     const record: UsageRecord = {
       id: id!,
       subscriptionId: subscriptionId!,

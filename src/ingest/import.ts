@@ -18,7 +18,7 @@ export interface ImportResult {
   duplicates: number;
 }
 
-type Deps = Pick<Services, "store" | "clock" | "catalog" | "metrics" | "config" | "logger">;
+type Deps = Pick<Services, "store" | "clock" | "catalog" | "metrics" | "config" | "logger" | "ingestWriter">;
 
 interface Horizon {
   at: number;

@@ -15,7 +15,7 @@ export interface IngestResult {
   duplicates: number;
 }
 
-type Deps = Pick<Services, "store" | "clock" | "catalog" | "metrics" | "config">;
+type Deps = Pick<Services, "store" | "clock" | "catalog" | "metrics" | "config" | "ingestWriter">;
 
 function invalid(issues: FieldIssue[], total: number): DomainError {
   const records = new Set(issues.map((i) => i.index)).size;
@@ -94,7 +94,7 @@ export async function prepareBatch(
     if (!sub || !meter || issues.length) continue;
     const row = toRow(i, r, sub.seq, meter.seq, "reportedAt" in r ? r.reportedAt : undefined);
     if (sourceSeq !== undefined) row.sourceSeq = sourceSeq;
-    const identity = `${sourceSeq ?? ""}\u0001${r.id}`;
+    const identity = sourceSeq === undefined ? r.id : `${sourceSeq}\u0001${r.id}`;
     const first = firstById.get(identity);
     if (first === undefined) {
       firstById.set(identity, row);
@@ -117,9 +117,13 @@ export async function prepareBatch(
 
 /** Writes prepared rows, retrying a few times when the database asks for it (lock contention, deadlock). */
 export async function writeWithRetry(deps: Deps, rows: RecordRow[], opts: WriteOptions) {
+  const live =
+    opts.importId === undefined && opts.beforeInsert === undefined && opts.afterInsert === undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await writeBatch(deps.store, rows, opts);
+      return await (live
+        ? deps.ingestWriter.write(opts.sourceSeq, opts.now, rows)
+        : writeBatch(deps.store, rows, opts));
     } catch (e) {
       if (!(e instanceof RetryableError) || attempt >= 4) throw e;
       await new Promise((r) => setTimeout(r, 20 * 2 ** attempt * Math.random()));

@@ -1,9 +1,10 @@
-import type { Statement } from "better-sqlite3";
 import { type Kysely, sql } from "kysely";
 import { DomainError } from "../domain/errors.js";
 import type { Store } from "../storage/database.js";
+import { translateDbError } from "../storage/errors.js";
 import type { DB } from "../storage/schema.js";
 import { type RecordRow, type StoredContent, sameStored } from "./rows.js";
+import { SqliteBatch } from "./sqlite-batch.js";
 
 /** Advisory lock key: ingest holds it shared, sealing a reported hour holds it exclusively. */
 export const SEAL_LOCK = 7_310_101;
@@ -86,131 +87,42 @@ export function writeBatch(store: Store, rows: RecordRow[], opts: WriteOptions):
   return store.dialect === "sqlite" ? writeSqlite(store, rows, opts) : writePostgres(store, rows, opts);
 }
 
-// ---- SQLite: synchronous prepared statements on the raw handle, under Kysely's connection lock.
+// ---- SQLite (in this thread): the raw handle, under Kysely's connection lock so that no other
+// query of this process runs inside the transaction. Live ingest normally goes to the writer
+// thread (sqlite-writer.ts); this path serves imports and databases that cannot have one.
 
-const CHUNK = 64;
-
-interface SqliteStatements {
-  insert: Map<number, Statement>;
-  select: Map<number, Statement>;
-  begin: Statement;
-  commit: Statement;
-  rollback: Statement;
-  sealed: Statement;
-  firstLive: Statement;
-}
-const sqliteStatements = new WeakMap<object, SqliteStatements>();
-
-function statementsFor(store: Store): SqliteStatements {
-  const db = store.sqlite!;
-  let s = sqliteStatements.get(db);
-  if (!s) {
-    s = {
-      insert: new Map(),
-      select: new Map(),
-      begin: db.prepare("begin immediate"),
-      commit: db.prepare("commit"),
-      rollback: db.prepare("rollback"),
-      sealed: db.prepare("select value from usage_clock where name = 'sealed_until'"),
-      firstLive: db.prepare(
-        "update usage_clock set value = ? where name = 'first_live_at' and value is null",
-      ),
-    };
-    sqliteStatements.set(db, s);
-  }
-  return s;
-}
-
-function insertStatement(store: Store, n: number) {
-  const cache = statementsFor(store).insert;
-  let st = cache.get(n);
-  if (!st) {
-    const values = Array.from({ length: n }, () => "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)").join(",");
-    st = store.sqlite!.prepare(
-      `insert into usage_records (${COLUMNS}) values ${values} on conflict (source_seq, record_id) do nothing`,
-    );
-    cache.set(n, st);
-  }
-  return st;
-}
-
-function selectStatement(store: Store, n: number) {
-  const cache = statementsFor(store).select;
-  let st = cache.get(n);
-  if (!st) {
-    st = store.sqlite!.prepare(
-      `select ${CONTENT} from usage_records where source_seq = ? and record_id in (${Array(n).fill("?").join(",")})`,
-    );
-    cache.set(n, st);
-  }
-  return st;
-}
+const batches = new WeakMap<object, SqliteBatch>();
 
 async function writeSqlite(store: Store, rows: RecordRow[], opts: WriteOptions): Promise<WriteResult> {
   const raw = store.sqlite!;
-  const st = statementsFor(store);
+  let batch = batches.get(raw);
+  if (!batch) {
+    batch = new SqliteBatch(raw);
+    batches.set(raw, batch);
+  }
+  const b = batch;
   return store.db.connection().execute(async (conn) => {
     const tx: TxContext = {
       store,
       db: conn,
       run: async <T>(q: ReturnType<typeof sql<T>>) => (await q.execute(conn)).rows as T[],
     };
-    st.begin.run();
+    raw.exec("begin immediate");
     try {
       await opts.beforeInsert?.(tx);
-      const reportedAt = Math.max(opts.now, Number((st.sealed.get() as { value: number }).value));
+      const reportedAt = Math.max(opts.now, b.sealedUntil());
       const importId = opts.importId ?? null;
-      let inserted = 0;
-      // Rows of chunks where the database skipped some: duplicates or conflicts, sorted out below.
-      const skipped: RecordRow[] = [];
-      const params: unknown[] = [];
-      for (let i = 0; i < rows.length; i += CHUNK) {
-        const chunk = rows.slice(i, i + CHUNK);
-        params.length = 0;
-        for (const r of chunk) {
-          const rec = r.record;
-          params.push(
-            r.sourceSeq ?? opts.sourceSeq,
-            rec.id,
-            r.subscriptionSeq,
-            r.meterSeq,
-            r.units,
-            r.frac,
-            rec.usageStart,
-            rec.usageEnd,
-            r.reportedAt ?? reportedAt,
-            rec.resourceUri,
-            rec.location,
-            rec.tags,
-            rec.additionalInfo,
-            importId,
-          );
-        }
-        const changes = insertStatement(store, chunk.length).run(...params).changes;
-        inserted += changes;
-        if (changes < chunk.length) skipped.push(...chunk);
-      }
-      // Rows just inserted compare equal to themselves; any other difference is a conflict.
-      const conflicts: number[] = [];
-      for (const [sourceSeq, group] of bySource(skipped, opts.sourceSeq)) {
-        const stored: StoredContent[] = [];
-        for (let i = 0; i < group.length; i += 500) {
-          const ids = group.slice(i, i + 500).map((r) => r.record.id);
-          stored.push(...(selectStatement(store, ids.length).all(sourceSeq, ...ids) as StoredContent[]));
-        }
-        conflicts.push(...conflictsOf(group, stored));
-      }
-      if (conflicts.length) throw new ConflictingRecords(conflicts.sort((a, b) => a - b));
-      if (inserted > 0 && importId === null && !firstLiveKnown.has(store)) {
-        st.firstLive.run(reportedAt);
-        firstLiveKnown.add(store);
-      }
+      const { inserted, conflicts } = b.insert(rows, opts.sourceSeq, reportedAt, importId);
+      if (conflicts.length) throw new ConflictingRecords(conflicts);
+      if (inserted > 0 && importId === null) b.markFirstLive(reportedAt);
       await opts.afterInsert?.(tx, { inserted, duplicates: rows.length - inserted });
-      st.commit.run();
+      raw.exec("commit");
+      b.committed();
       return { inserted, duplicates: rows.length - inserted, reportedAt };
     } catch (e) {
-      if (raw.inTransaction) st.rollback.run();
-      throw e;
+      if (raw.inTransaction) raw.exec("rollback");
+      b.rolledBack();
+      throw translateDbError(e);
     }
   });
 }
@@ -238,21 +150,31 @@ async function writePostgres(store: Store, rows: RecordRow[], opts: WriteOptions
       reportedAt = Math.max(opts.now, Number(sealed.rows[0]!.value));
     }
     await opts.beforeInsert?.(tx);
-    const col = <T>(f: (r: RecordRow) => T) => sorted.map(f);
+    // One jsonb parameter: JSON.stringify is native and PostgreSQL parses it on its own core, where
+    // pg's text-array literals cost Node twice the CPU per record.
+    const payload = JSON.stringify(
+      sorted.map((r) => [
+        r.record.id,
+        r.subscriptionSeq,
+        r.meterSeq,
+        r.units,
+        r.frac,
+        r.record.usageStart,
+        r.record.usageEnd,
+        r.record.resourceUri,
+        r.record.location,
+        r.record.tags,
+        r.record.additionalInfo,
+        r.reportedAt ?? null,
+        r.sourceSeq ?? null,
+      ]),
+    );
     const result = await sql`
       insert into usage_records (${sql.raw(COLUMNS)})
-      select coalesce(r.source_seq, ${opts.sourceSeq}), r.record_id, r.subscription_seq, r.meter_seq, r.q_units, r.q_frac,
-             r.usage_start, r.usage_end, coalesce(r.reported_at, ${reportedAt}), r.resource_uri, r.location,
-             r.tags, r.additional_info, ${importId}
-      from unnest(
-        ${col((r) => r.record.id)}::text[], ${col((r) => r.subscriptionSeq)}::bigint[], ${col((r) => r.meterSeq)}::bigint[],
-        ${col((r) => r.units)}::bigint[], ${col((r) => r.frac)}::bigint[], ${col((r) => r.record.usageStart)}::bigint[],
-        ${col((r) => r.record.usageEnd)}::bigint[],
-        ${col((r) => r.record.resourceUri)}::text[], ${col((r) => r.record.location)}::text[],
-        ${col((r) => r.record.tags)}::text[], ${col((r) => r.record.additionalInfo)}::text[],
-        ${col((r) => r.reportedAt ?? null)}::bigint[], ${col((r) => r.sourceSeq ?? null)}::bigint[]
-      ) as r(record_id, subscription_seq, meter_seq, q_units, q_frac, usage_start, usage_end, resource_uri,
-             location, tags, additional_info, reported_at, source_seq)
+      select coalesce((e->>12)::bigint, ${opts.sourceSeq}), e->>0, (e->>1)::bigint, (e->>2)::bigint, (e->>3)::bigint,
+             (e->>4)::bigint, (e->>5)::bigint, (e->>6)::bigint, coalesce((e->>11)::bigint, ${reportedAt}), e->>7, e->>8,
+             e->>9, e->>10, ${importId}
+      from jsonb_array_elements(${payload}::jsonb) as e
       on conflict (source_seq, record_id) do nothing`.execute(trx);
     const inserted = Number(result.numAffectedRows ?? 0);
     // Rows just inserted compare equal to themselves; any other difference is a conflict.

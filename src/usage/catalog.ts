@@ -73,17 +73,19 @@ export class UsageCatalog {
   async subscriptions(ids: Iterable<string>): Promise<Map<string, SubscriptionRef>> {
     const now = this.clock.now();
     const out = new Map<string, SubscriptionRef>();
-    const missing: string[] = [];
-    for (const id of new Set(ids)) {
+    const missing = new Set<string>();
+    for (const id of ids) {
+      if (out.has(id)) continue;
       const hit = this.subs.get(id);
       if (hit && hit.until > now) out.set(id, hit.ref);
-      else missing.push(id);
+      else missing.add(id);
     }
-    for (let i = 0; i < missing.length; i += 500) {
+    const wanted = [...missing];
+    for (let i = 0; i < wanted.length; i += 500) {
       const rows = await this.db
         .selectFrom("subscriptions")
         .select(["seq", "id", "state", "deleted_at", "provider_id", "directory_id"])
-        .where("id", "in", missing.slice(i, i + 500))
+        .where("id", "in", wanted.slice(i, i + 500))
         .execute();
       for (const r of rows) {
         const ref: SubscriptionRef = {
