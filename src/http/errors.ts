@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { DomainError, type ErrorCode, type FieldIssue, httpStatus } from "../domain/errors.js";
+import { AzureError, sendAzureError } from "./azure-errors.js";
 import type { App } from "./types.js";
 
 export interface ErrorBody {
@@ -76,10 +77,12 @@ export function toDomainError(err: unknown, req: FastifyRequest): DomainError {
 
 export function registerErrorHandling(app: App): void {
   app.setErrorHandler((err, req, reply) => {
+    const azure = req.routeOptions.config?.envelope === "azure";
+    if (azure && err instanceof AzureError) return sendAzureError(reply, req, err);
     const de = toDomainError(err, req);
     if (de.code === "InternalError") req.log.error({ err }, "request failed");
     else if (httpStatus(de.code) >= 500) req.log.warn({ err }, "request refused");
-    return sendError(reply, req, de);
+    return azure ? sendAzureError(reply, req, de) : sendError(reply, req, de);
   });
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, req, new DomainError("NotFound", `no route ${req.method} ${req.url.split("?")[0]}.`)),

@@ -34,6 +34,8 @@ declare module "fastify" {
     action?: Action;
     /** Default: root. */
     access?: AccessMode;
+    /** `azure`: errors use the ARM envelope and Azure's codes (see azure-errors.ts). Default: tally's. */
+    envelope?: "tally" | "azure";
   }
   interface FastifyRequest {
     principal: Principal | null;
