@@ -108,6 +108,7 @@ const schema = z.object({
   TALLY_SEAL_DELAY: duration("10s"),
   TALLY_SERVER: url("the URL of a tally server, such as https://tally.example.com:8443"),
   TALLY_TOKEN: z.string().optional(),
+  TALLY_SOURCE_KEY: z.string().optional(),
 });
 
 export interface Config {
@@ -134,6 +135,8 @@ export interface Config {
   /** CLI: the server to talk to instead of the local database, and the token to use there. */
   server: string | undefined;
   token: string | undefined;
+  /** CLI: the source API key `tally usage ingest` reports with. */
+  sourceKey: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -194,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sealDelayMs: c.TALLY_SEAL_DELAY,
     server: c.TALLY_SERVER,
     token: c.TALLY_TOKEN,
+    sourceKey: c.TALLY_SOURCE_KEY,
   };
 }
 

@@ -6,6 +6,7 @@ import { DomainError } from "../domain/errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { NotMigratedError } from "../services.js";
 import { auditCommand } from "./commands/audit.js";
+import { demoCommand } from "./commands/demo.js";
 import { directoryCommand } from "./commands/directory.js";
 import { enrollmentPolicyCommand } from "./commands/enrollment-policy.js";
 import { meterCommand } from "./commands/meter.js";
@@ -16,6 +17,7 @@ import { serveCommand } from "./commands/serve.js";
 import { sourceCommand } from "./commands/source.js";
 import { subscriptionCommand } from "./commands/subscription.js";
 import { tokenCommand } from "./commands/token.js";
+import { usageCommand } from "./commands/usage.js";
 import { CliError } from "./errors.js";
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string })
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
   subscriptionCommand(program);
   sourceCommand(program);
   meterCommand(program);
+  usageCommand(program);
+  demoCommand(program);
   roleCommand(program);
   enrollmentPolicyCommand(program);
   auditCommand(program);

@@ -828,6 +828,19 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
         },
       },
     ],
+    "GET /api/v1/usage-imports/horizon": [
+      {
+        name: "import horizon",
+        req: get("/api/v1/usage-imports/horizon"),
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
     "GET /api/v1/usage-imports": [
       {
         name: "list imports",

@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { decodeCursor, toPage } from "../../domain/cursor.js";
-import { importHistory } from "../../ingest/import.js";
+import { importHistory, importHorizon } from "../../ingest/import.js";
 import type { Services } from "../../services.js";
+import { readUsageClock } from "../../usage/clock.js";
+import { closedUntil } from "../../usage/service.js";
 import { actorOf } from "../auth.js";
 import { parseBatchBody, withBatchBodies } from "../batch-body.js";
 import { commonErrors, errorBody, page, pageQuery } from "../schemas.js";
@@ -46,6 +48,41 @@ export function registerUsageImports(app: App, svc: Services): void {
         reply.status(201).send(await importHistory(svc, actorOf(req), parseBatchBody(req))),
     );
   });
+
+  app.get(
+    "/api/v1/usage-imports/horizon",
+    {
+      config: { action: "usage/import" },
+      schema: {
+        tags: ["usage"],
+        description:
+          "The reported time before which history may be imported now, and why (the earliest of: the first reported hour not closed yet, the first hour with live usage, the earliest reported time a query has answered).",
+        response: {
+          200: z.object({
+            importBefore: z.string(),
+            reason: z.string(),
+            closedUntil: z.string(),
+            firstLiveAt: z.string().nullable(),
+            answeredFrom: z.string().nullable(),
+          }),
+          ...commonErrors,
+        },
+      },
+    },
+    async () => {
+      await closedUntil(svc, Number.MAX_SAFE_INTEGER);
+      const c = await readUsageClock(svc.store.db);
+      const h = importHorizon(c);
+      const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+      return {
+        importBefore: iso(h.at)!,
+        reason: h.why,
+        closedUntil: iso(c.closedUntil)!,
+        firstLiveAt: iso(c.firstLiveAt),
+        answeredFrom: iso(c.answeredFrom),
+      };
+    },
+  );
 
   app.get(
     "/api/v1/usage-imports",
