@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
@@ -157,24 +158,53 @@ export async function benchIngest(opts: {
     opts.log(`  generating ${opts.records} records…`);
     const tallyRecords = makeRecords(opts.records, subs, endHour, 1, opts.ids);
     const rawRecords = makeRecords(opts.records, subs, endHour, 2, opts.ids);
-    const bodies = chunks(tallyRecords, opts.batchSize).map((b) => JSON.stringify(b));
+    // Bodies are encoded once, up front: the load generator shares the machine's cores with the
+    // server and should spend as little of them as it can.
+    const bodies = chunks(tallyRecords, opts.batchSize).map((b) => Buffer.from(JSON.stringify(b)));
 
     // tally over HTTP.
     const server = await startServer(env);
     let tallySeconds: number;
     try {
-      const post = (body: string) => async () => {
-        const r = await fetch(`${server.url}/api/v1/usage-records`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-api-key": apiKey },
-          body,
+      const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
+      const url = new URL(`${server.url}/api/v1/usage-records`);
+      const post = (body: Buffer) => () =>
+        new Promise<void>((resolve, reject) => {
+          const req = http.request(
+            url,
+            {
+              method: "POST",
+              agent,
+              headers: {
+                "content-type": "application/json",
+                "content-length": body.length,
+                "x-api-key": apiKey,
+              },
+            },
+            (res) => {
+              let text = "";
+              res.setEncoding("utf8");
+              res.on("data", (d: string) => {
+                text += d;
+              });
+              res.on("end", () =>
+                res.statusCode === 200
+                  ? resolve()
+                  : reject(new Error(`ingest answered ${res.statusCode}: ${text.slice(0, 300)}`)),
+              );
+            },
+          );
+          req.on("error", reject);
+          req.end(body);
         });
-        const text = await r.text();
-        if (r.status !== 200) throw new Error(`ingest answered ${r.status}: ${text.slice(0, 300)}`);
-      };
       await drive(bodies.slice(0, 3).map(post), 1); // warm-up: JIT and connections
       opts.log(`  tally: ${bodies.length - 3} batches over HTTP, ${opts.concurrency} in flight…`);
+      const cpu = process.cpuUsage();
       tallySeconds = await drive(bodies.slice(3).map(post), opts.concurrency);
+      const used = process.cpuUsage(cpu);
+      opts.log(
+        `  (load generator used ${Math.round(((used.user + used.system) / 1e6 / tallySeconds) * 100)}% of a core)`,
+      );
     } finally {
       await server.stop();
     }
