@@ -12,7 +12,7 @@ const { values } = parseArgs({
     records: { type: "string", default: "400000" },
     "pg-records": { type: "string", default: "200000" },
     postgres: { type: "string" },
-    concurrency: { type: "string", default: "4" },
+    concurrency: { type: "string", default: "8" },
     only: { type: "string" },
     ids: { type: "string", default: "v7" },
   },
