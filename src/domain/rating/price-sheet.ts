@@ -1,5 +1,6 @@
 import type { FieldIssue } from "../errors.js";
 import { formatQuantity, parseQuantity, type Quantity } from "../quantity.js";
+import { DAY, parseInstant } from "../time.js";
 import { minorUnits } from "./currency.js";
 import { type Dec, decimalText, parseDecimal } from "./decimal.js";
 
@@ -279,3 +280,29 @@ function termToJson(t: OfferTerm, currency: string): Record<string, unknown> {
 export function ratesToJson(tiers: readonly Tier[]): Record<string, string> {
   return Object.fromEntries(tiers.map((t) => [formatQuantity(t.start), decimalText(t.unitPrice)]));
 }
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/**
+ * A version's effective date: `YYYY-MM-DD`, or an ISO 8601 date-time that falls on a UTC
+ * midnight. Versions change at day boundaries so that every usage day (and hour) is priced by
+ * exactly one version, whichever aggregate granularity is rated.
+ */
+export function parseEffectiveDate(s: string): number | string {
+  const d = DATE.exec(s.trim());
+  let t: number | string;
+  if (d) {
+    const [y, m, day] = [Number(d[1]), Number(d[2]), Number(d[3])];
+    t = Date.UTC(y, m - 1, day);
+    if (new Date(t).getUTCDate() !== day || m < 1 || m > 12) return `${s} is not a date`;
+  } else {
+    t = parseInstant(s.trim());
+    if (typeof t === "string") return "must be a date (YYYY-MM-DD) or a date-time at UTC midnight";
+  }
+  if (t % DAY !== 0) return "must be a UTC midnight: versions change at day boundaries";
+  if (t < Date.UTC(2000, 0, 1) || t >= Date.UTC(10000, 0, 1)) return "must be between 2000 and 9999";
+  return t;
+}
+
+/** The form effective dates are written in: `2026-11-01T00:00:00Z`, as Azure's RateCard does. */
+export const formatEffectiveDate = (t: number): string => `${new Date(t).toISOString().slice(0, 19)}Z`;
