@@ -300,15 +300,14 @@ export async function rateSubscriptionUsage(
   const periods: RatePeriodJson[] = [];
   for (let p = billingPeriodOf(from); p.start < to; p = billingPeriodOf(p.end)) {
     const until = Math.min(to, p.end);
-    const usage = await periodUsage(deps, input.subscription, p.start, until);
-    const r = rate({
+    const r = await ratePeriod(deps, {
+      subscriptions: [input.subscription],
       currency,
       period: p,
       versions,
-      usage,
       chargeFrom: Math.max(from, p.start),
+      chargeUntil: until,
       applyTerms: from <= p.start && to >= p.end,
-      rounding: deps.config.rounding,
       ...(input.markup ? { markup: input.markup } : {}),
     });
     results.push(r);
@@ -328,20 +327,59 @@ export async function rateSubscriptionUsage(
   );
 }
 
-/** A subscription's usage per meter and usage day in [from, to), from the daily aggregates. */
+/**
+ * Rates the usage of some subscriptions on one offer in one billing period, pooled: tiers and
+ * included quantities count their usage together, in usage-day order (then subscription id), as
+ * the engine documents. This is the entry point billing uses per billing account and period (one
+ * call per offer among the account's subscriptions); the preview uses it per subscription. Usage
+ * from the period's start to `chargeUntil` is read; before `chargeFrom` it only advances tiers.
+ */
+export async function ratePeriod(
+  deps: Deps,
+  input: {
+    subscriptions: readonly Pick<SubscriptionRow, "id" | "seq">[];
+    currency: string;
+    period: { start: number; end: number };
+    versions: readonly PriceSheetVersion[];
+    chargeFrom?: number;
+    chargeUntil?: number;
+    applyTerms: boolean;
+    markup?: Markup;
+  },
+): Promise<RatingResult> {
+  const usage = await periodUsage(
+    deps,
+    input.subscriptions,
+    input.period.start,
+    input.chargeUntil ?? input.period.end,
+  );
+  return rate({
+    currency: input.currency,
+    period: input.period,
+    versions: input.versions,
+    usage,
+    applyTerms: input.applyTerms,
+    rounding: deps.config.rounding,
+    ...(input.chargeFrom !== undefined ? { chargeFrom: input.chargeFrom } : {}),
+    ...(input.markup ? { markup: input.markup } : {}),
+  });
+}
+
+/** Subscriptions' usage per meter and usage day in [from, to), from the daily aggregates. */
 async function periodUsage(
   deps: Deps,
-  sub: SubscriptionRow,
+  subs: readonly Pick<SubscriptionRow, "id" | "seq">[],
   from: number,
   to: number,
 ): Promise<UsageQuantity[]> {
+  const ids = new Map(subs.map((s) => [Number(s.seq), s.id]));
   const out: UsageQuantity[] = [];
   const q = {
     basis: "usage" as const,
     granularity: "daily" as const,
     from,
     to,
-    subscriptionSeqs: [Number(sub.seq)],
+    subscriptionSeqs: [...ids.keys()].sort((a, b) => a - b),
     groupBy: "meter" as const,
   };
   let after: RowKey | null = null;
@@ -351,7 +389,7 @@ async function periodUsage(
       const meter = await deps.catalog.meterBySeq(r.key[2]);
       if (!meter) continue;
       out.push({
-        subscriptionId: sub.id,
+        subscriptionId: ids.get(r.key[0]) ?? "",
         meterKey: meter.key,
         meterId: meter.id,
         start: r.key[1],

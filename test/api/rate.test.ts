@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
+import { meterCatalogue } from "../../src/rating/meters.js";
+import { loadVersions } from "../../src/rating/price-sheets.js";
+import { ratePeriod } from "../../src/rating/rate.js";
 import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
 import { BLOB_CAPACITY, DISK_BYTES, H, STATIC_IP, VM_BASE } from "../usage-helpers.js";
 
@@ -475,6 +478,46 @@ describe.each(DIALECTS)("charge previews over a month of usage on %s", (dialect)
       })
     ).json();
     expect(viaSub.total).toBe("7.62");
+  });
+
+  it("pools several subscriptions' usage in one period for billing, in usage-day then subscription order", async () => {
+    const subs = await t.svc.store.db
+      .selectFrom("subscriptions")
+      .select(["id", "seq"])
+      .where("id", "in", [SA, SX])
+      .execute();
+    const { versions } = await loadVersions(
+      t.svc.store.db,
+      await meterCatalogue(t.svc.store.db),
+      "MS-AZR-0003P",
+      "USD",
+    );
+    const r = await ratePeriod(t.svc, {
+      subscriptions: subs,
+      currency: "USD",
+      period: { start: NOV1, end: DEC1 },
+      versions,
+      applyTerms: true,
+    });
+    const vm = r.lines.filter((l) => l.meterId === VM_BASE);
+    // SA and SX used the same every day, so the pool holds twice one subscription's VM usage...
+    const one = expectedCharges({ chargeFrom: NOV1, chargeTo: DEC1, markupPct: 0n, terms: true });
+    const oneVm = [...one.lines]
+      .filter(([k]) => k.startsWith(VM_BASE))
+      .reduce((s, [, v]) => s + v.quantity, 0n);
+    expect(vm.reduce((s, l) => s + l.quantity, 0n)).toBe(2n * oneVm);
+    // ...the included 100 is shared day by day, SA before SX, and used up before version B (whose
+    // 150 counts from the period's start too) comes into force...
+    expect(vm.filter((l) => l.tier === "included").map((l) => [l.subscriptionId, l.priceSheetId])).toEqual([
+      [SA, versionA],
+      [SX, versionA],
+    ]);
+    const firstDay = Number(fixed(vmQ(1, 2), Q) + fixed(vmQ(1, 14), Q));
+    expect(
+      Number(vm.find((l) => l.tier === "included" && l.subscriptionId === SX)!.quantity),
+    ).toBeLessThanOrEqual(100e10 - firstDay);
+    // One credit and one recurring charge for the pool, not one per subscription.
+    expect(r.adjustments.map((a) => a.kind)).toEqual(["recurringCharge", "credit"]);
   });
 
   it("lets a tenant preview its own subscription's charges, and nobody else's", async () => {

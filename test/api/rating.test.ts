@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bootstrap } from "../../src/bootstrap.js";
 import { ManualClock } from "../../src/clock.js";
 import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
 import { BLOB_CAPACITY, STATIC_IP, VM_BASE } from "../usage-helpers.js";
@@ -165,6 +166,37 @@ describe.each(DIALECTS)("offers and price sheets on %s", (dialect) => {
       await ok("PATCH", `/api/v1/subscriptions/${S1}`, { offerId: "reseller-gold" });
     });
 
+    it("adopts, at start, the offer ids subscriptions carried before offers existed", async () => {
+      // A subscription written before migration 0004, with an offer id nobody declared.
+      await t.svc.store.db
+        .insertInto("subscriptions")
+        .values({
+          id: guid(0x1ff),
+          display_name: "legacy",
+          directory_id: D1,
+          provider_id: "operator",
+          offer_id: "legacy-offer",
+          state: "Active",
+          created_at: NOW,
+          updated_at: NOW,
+          deleted_at: null,
+        })
+        .execute();
+      await bootstrap(t.svc.store, NOW);
+      await bootstrap(t.svc.store, NOW);
+      expect((await op("GET", "/api/v1/offers/legacy-offer")).json()).toMatchObject({
+        id: "legacy-offer",
+        displayName: "legacy-offer",
+        providerId: "operator",
+      });
+      const audit = (await ok("GET", "/api/v1/audit-log?target=/offers/legacy-offer")).items;
+      expect(audit).toHaveLength(1);
+      expect(audit[0]).toMatchObject({
+        requestId: "bootstrap",
+        details: { op: "create", reason: "bootstrap" },
+      });
+    });
+
     it("deletes only offers no subscription is on, with their price sheets; never the default", async () => {
       expect((await op("DELETE", "/api/v1/offers/default")).statusCode).toBe(409);
       expect((await op("DELETE", "/api/v1/offers/reseller-gold")).statusCode).toBe(409);
@@ -297,6 +329,23 @@ describe.each(DIALECTS)("offers and price sheets on %s", (dialect) => {
           })
         ).statusCode,
       ).toBe(400);
+    });
+
+    it("refuses malformed and hostile JSON bodies", async () => {
+      const post = (payload: string) =>
+        as("operator", "POST", "/api/v1/price-sheets", payload, { "content-type": "application/json" });
+      const broken = await post('{"offerId": "MS-AZR-0003P", ');
+      expect(broken.statusCode).toBe(400);
+      expect(broken.json().error.code).toBe("InvalidRequest");
+      const poisoned = await post('{"offerId":"MS-AZR-0003P","__proto__":{"admin":true}}');
+      expect(poisoned.statusCode).toBe(400);
+      expect(poisoned.json().error.code).toBe("InvalidRequest");
+      const nan = await post(
+        `{"offerId":"MS-AZR-0003P","currency":"USD","effectiveDate":"2027-05-01","meters":[{"meterId":"${VM_BASE}","rates":{"0":"NaN"}}]}`,
+      );
+      expect(nan.json().error.details).toEqual([
+        { field: "meters[0].rates.0", reason: "unit price 'NaN' is not a decimal number" },
+      ]);
     });
 
     it("lists versions with their validity, filters by the one in force, and diffs them", async () => {
