@@ -121,6 +121,8 @@ export function registerPriceSheets(app: App, svc: Services): void {
     scope.post(
       "/api/v1/price-sheets",
       {
+        // A version may price up to 10,000 meters: more than the default 1 MiB of JSON.
+        bodyLimit: svc.config.ingestMaxBytes,
         config: { action: "prices/write", access: "resource" },
         schema: {
           tags,
