@@ -3,6 +3,7 @@ import { appendAudit } from "./audit/repository.js";
 import { insertAssignment } from "./auth/repository.js";
 import { seedCatalogue } from "./catalogue/service.js";
 import { newGuid } from "./domain/ids.js";
+import { ensureOffers } from "./offers/service.js";
 import type { Store } from "./storage/database.js";
 import type { DB } from "./storage/schema.js";
 import { DEFAULT_OFFER_ID } from "./subscriptions/service.js";
@@ -111,6 +112,7 @@ export async function bootstrap(store: Store, now: number): Promise<SystemIds> {
         .execute();
     }
     if (!meta.has(META_KEYS.operatorOwnerAssigned)) await assignOperatorOwner(trx, now);
+    await adoptOffers(trx, now);
     await seedCatalogue(trx, now);
   });
   return readSystemIds(store.db);
@@ -141,6 +143,22 @@ async function assignOperatorOwner(db: Kysely<DB>, now: number): Promise<void> {
     .insertInto("meta")
     .values({ key: META_KEYS.operatorOwnerAssigned, value: String(now) })
     .execute();
+}
+
+/**
+ * The default offer (part of the first start, like the root provider, so not audited), and offers
+ * for the offer ids subscriptions carried before offers existed (audited: they appear later).
+ */
+async function adoptOffers(db: Kysely<DB>, now: number): Promise<void> {
+  const adopted = (await ensureOffers(db, ROOT_PROVIDER_ID, now)).filter((id) => id !== DEFAULT_OFFER_ID);
+  const operator = (await readMeta(db)).get(META_KEYS.operatorPrincipalId)!;
+  for (const id of adopted) {
+    await appendAudit(db, { principalId: operator, requestId: "bootstrap" }, now, {
+      action: "offers/write",
+      target: `/offers/${id}`,
+      details: { op: "create", providerId: ROOT_PROVIDER_ID, reason: "bootstrap" },
+    });
+  }
 }
 
 export async function readSystemIds(db: Kysely<DB>): Promise<SystemIds> {

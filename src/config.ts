@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { z } from "zod";
+import { ROUNDING_MODES, type RoundingMode } from "./domain/rating/currency.js";
 import { parseDuration } from "./domain/time.js";
 
 /**
@@ -106,6 +107,11 @@ const schema = z.object({
   TALLY_INGEST_MAX_RECORDS: positiveInt("10000", 1_000_000),
   TALLY_INGEST_MAX_BYTES: byteSize("16MiB"),
   TALLY_SEAL_DELAY: duration("10s"),
+  TALLY_ROUNDING: z
+    .enum(ROUNDING_MODES as [RoundingMode, ...RoundingMode[]], {
+      message: `expected one of ${ROUNDING_MODES.join(", ")}`,
+    })
+    .default("half-even"),
   TALLY_SERVER: url("the URL of a tally server, such as https://tally.example.com:8443"),
   TALLY_TOKEN: z.string().optional(),
   TALLY_SOURCE_KEY: z.string().optional(),
@@ -132,6 +138,8 @@ export interface Config {
   ingestMaxBytes: number;
   /** How long after a reported hour ends before it is sealed (no record can still be stamped in it). */
   sealDelayMs: number;
+  /** How charge line amounts are rounded to the currency's minor units (docs/rating.md). */
+  rounding: RoundingMode;
   /** CLI: the server to talk to instead of the local database, and the token to use there. */
   server: string | undefined;
   token: string | undefined;
@@ -195,6 +203,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestMaxRecords: c.TALLY_INGEST_MAX_RECORDS,
     ingestMaxBytes: c.TALLY_INGEST_MAX_BYTES,
     sealDelayMs: c.TALLY_SEAL_DELAY,
+    rounding: c.TALLY_ROUNDING,
     server: c.TALLY_SERVER,
     token: c.TALLY_TOKEN,
     sourceKey: c.TALLY_SOURCE_KEY,

@@ -48,3 +48,13 @@ describe("identity configuration", () => {
     expect(CONFIG_VARIABLES.filter((v) => !readme.includes(`| \`${v}\` |`))).toEqual([]);
   });
 });
+
+describe("rating configuration", () => {
+  it("rounds half-even unless told half-up, and names a bad value", () => {
+    expect(loadConfig({}).rounding).toBe("half-even");
+    expect(loadConfig({ TALLY_ROUNDING: "half-up" }).rounding).toBe("half-up");
+    expect(() => loadConfig({ TALLY_ROUNDING: "up" })).toThrow(
+      /TALLY_ROUNDING: expected one of half-even, half-up/,
+    );
+  });
+});

@@ -41,6 +41,13 @@ export const ACTIONS = [
   "roleDefinitions/read",
   "enrollmentPolicies/read",
   "enrollmentPolicies/write",
+  // Rating: offers, their price sheets and markups, and charge previews.
+  "offers/read",
+  "offers/write",
+  "offers/delete",
+  "prices/read",
+  "prices/write",
+  "rates/read",
   // Billing (issue 7): billing accounts and periods, money amounts, invoices.
   "billing/read",
   "billing/write",

@@ -81,6 +81,16 @@ export class ProviderTree {
     ];
   }
 
+  /** `providerId` and every provider above it, up to the root, nearest first. */
+  ancestors(providerId: string): string[] {
+    const out: string[] = [];
+    for (let n = this.nodes.get(providerId); n && !out.includes(n.id); ) {
+      out.push(n.id);
+      n = n.parentId === null ? undefined : this.nodes.get(n.parentId);
+    }
+    return out;
+  }
+
   /** `providerId` and every provider below it. */
   descendants(providerId: string): string[] {
     const out: string[] = [];

@@ -9,9 +9,13 @@ import { auditCommand } from "./commands/audit.js";
 import { demoCommand } from "./commands/demo.js";
 import { directoryCommand } from "./commands/directory.js";
 import { enrollmentPolicyCommand } from "./commands/enrollment-policy.js";
+import { markupCommand } from "./commands/markup.js";
 import { meterCommand } from "./commands/meter.js";
 import { migrateCommand } from "./commands/migrate.js";
+import { offerCommand } from "./commands/offer.js";
+import { pricesCommand } from "./commands/prices.js";
 import { providerCommand } from "./commands/provider.js";
+import { rateCommand } from "./commands/rate.js";
 import { roleCommand } from "./commands/role.js";
 import { serveCommand } from "./commands/serve.js";
 import { sourceCommand } from "./commands/source.js";
@@ -45,6 +49,10 @@ export function buildProgram(): Command {
   roleCommand(program);
   enrollmentPolicyCommand(program);
   auditCommand(program);
+  offerCommand(program);
+  pricesCommand(program);
+  markupCommand(program);
+  rateCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

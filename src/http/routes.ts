@@ -4,8 +4,14 @@ import { registerDirectories } from "./routes/directories.js";
 import { registerEnrollmentPolicies } from "./routes/enrollment-policies.js";
 import { registerHealth } from "./routes/health.js";
 import { registerJwks } from "./routes/jwks.js";
+import { registerMarkups } from "./routes/markups.js";
 import { registerMeters } from "./routes/meters.js";
+import { registerOffers } from "./routes/offers.js";
+import { registerPriceSheetCsv } from "./routes/price-sheet-csv.js";
+import { registerPriceSheets } from "./routes/price-sheets.js";
 import { registerProviders } from "./routes/providers.js";
+import { registerRate } from "./routes/rate.js";
+import { registerRateCard } from "./routes/rate-card.js";
 import { registerRoleAssignments } from "./routes/role-assignments.js";
 import { registerRoleDefinitions } from "./routes/role-definitions.js";
 import { registerSources } from "./routes/sources.js";
@@ -31,4 +37,10 @@ export function registerRoutes(app: App, svc: Services): void {
   registerRoleDefinitions(app);
   registerEnrollmentPolicies(app, svc);
   registerAuditLog(app, svc);
+  registerOffers(app, svc);
+  registerPriceSheets(app, svc);
+  registerPriceSheetCsv(app, svc);
+  registerMarkups(app, svc);
+  registerRate(app, svc);
+  registerRateCard(app, svc);
 }

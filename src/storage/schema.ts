@@ -176,6 +176,42 @@ export interface EnrollmentPolicyTable {
   updated_by: string;
 }
 
+export interface OfferTable {
+  id: string;
+  display_name: string;
+  provider_id: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PriceSheetTable {
+  id: string;
+  offer_id: string;
+  currency: string;
+  effective_from: number;
+  /** JSON array of offer terms, decimals as strings. */
+  terms: string;
+  created_at: number;
+  created_by: string;
+}
+
+export interface PriceSheetMeterTable {
+  price_sheet_id: string;
+  meter_key: string;
+  /** JSON object: tier start quantity → unit price, both decimal strings. */
+  rates: string;
+  included_quantity: string;
+}
+
+export interface MarkupTable {
+  id: string;
+  scope: string;
+  percent: string;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface DB {
   usage_records: UsageRecordTable;
   usage_clock: UsageClockTable;
@@ -195,4 +231,8 @@ export interface DB {
   principals: PrincipalTable;
   role_assignments: RoleAssignmentTable;
   enrollment_policies: EnrollmentPolicyTable;
+  offers: OfferTable;
+  price_sheets: PriceSheetTable;
+  price_sheet_meters: PriceSheetMeterTable;
+  markups: MarkupTable;
 }

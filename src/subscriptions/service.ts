@@ -1,12 +1,16 @@
+import type { Kysely } from "kysely";
 import { type Actor, appendAudit } from "../audit/repository.js";
+import { ProviderTree } from "../auth/scoping.js";
 import type { Clock } from "../clock.js";
 import { findDirectory } from "../directories/repository.js";
 import { decodeCursor, type Page, toPage } from "../domain/cursor.js";
 import { DomainError, notFound } from "../domain/errors.js";
 import { canonicalGuid, newGuid } from "../domain/ids.js";
+import { DEFAULT_OFFER_ID, lockOffer } from "../offers/service.js";
 import { findProvider } from "../providers/repository.js";
 import type { Store } from "../storage/database.js";
 import { isUniqueViolation } from "../storage/errors.js";
+import type { DB } from "../storage/schema.js";
 import {
   findSubscription,
   insertSubscription,
@@ -23,7 +27,7 @@ export interface Deps {
   clock: Clock;
 }
 
-export const DEFAULT_OFFER_ID = "default";
+export { DEFAULT_OFFER_ID };
 
 export interface CreateSubscription {
   id?: string;
@@ -54,6 +58,7 @@ export async function createSubscription(
       const provider = await findProvider(trx, providerId);
       if (!provider || provider.deleted_at !== null)
         throw missing("providerId", `provider '${providerId}' does not exist`);
+      await requireUsableOffer(deps.store, trx, input.offerId ?? DEFAULT_OFFER_ID, providerId);
       await insertSubscription(trx, {
         id,
         display_name: input.displayName,
@@ -81,6 +86,24 @@ export async function createSubscription(
 
 const missing = (field: string, reason: string) =>
   new DomainError("ValidationFailed", `${field}: ${reason}`, [{ field, reason }]);
+
+/**
+ * A subscription may be on an offer of the provider that offers it or of a provider above that
+ * one (a reseller resells its parents' offers, never a sibling's). The offer row stays share-locked
+ * until the transaction ends, so that the offer cannot be deleted underneath the subscription.
+ * subscriptions.offer_id has no foreign key (SQLite cannot add one to an existing table), so this
+ * check is what keeps every subscription's offer real.
+ */
+async function requireUsableOffer(store: Store, db: Kysely<DB>, offerId: string, providerId: string) {
+  const offer = await lockOffer(store, db, offerId, "share");
+  if (!offer) throw missing("offerId", `offer '${offerId}' does not exist`);
+  const tree = await ProviderTree.load(db);
+  if (!tree.ancestors(providerId).includes(offer.provider_id))
+    throw missing(
+      "offerId",
+      `offer '${offerId}' belongs to provider '${offer.provider_id}', which does not offer it to provider '${providerId}'`,
+    );
+}
 
 export async function getSubscription(deps: Deps, id: string): Promise<Subscription> {
   const key = canonicalGuid(id);
@@ -123,6 +146,8 @@ export async function updateSubscription(
     if (row.state === "Deleted" && (input.state ?? "Deleted") !== "Deleted") {
       throw new DomainError("Conflict", `subscription '${row.id}' is deleted and cannot change state.`);
     }
+    if (input.offerId !== undefined && input.offerId !== row.offer_id)
+      await requireUsableOffer(deps.store, trx, input.offerId, row.provider_id);
     const toDeleted = input.state === "Deleted" && row.state !== "Deleted";
     await updateSubscriptionRow(trx, row.id, {
       ...(input.displayName !== undefined ? { display_name: input.displayName } : {}),

@@ -18,6 +18,7 @@ interface Req {
   method: string;
   url: string;
   body?: unknown;
+  headers?: Record<string, string>;
 }
 interface Probe {
   name: string;
@@ -76,6 +77,9 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
   let PS1: string;
   let sourceId: string;
   let sourceKeyId: string;
+  let defaultSheet: string;
+  let p1Sheet: string;
+  let p1Markup: string;
   let counter = 0x1000;
   const next = () => counter++;
 
@@ -83,7 +87,7 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
     t.app.inject({
       method: r.method as "GET",
       url: r.url,
-      headers: who === "operator" ? t.op : headers[who],
+      headers: { ...(who === "operator" ? t.op : headers[who]), ...r.headers },
       ...(r.body === undefined ? {} : { payload: r.body as object }),
     });
   const op = async (method: string, url: string, body?: unknown) => {
@@ -102,6 +106,30 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
   const freshProvider = async (parentId?: string) =>
     (await op("POST", "/api/v1/providers", { id: `fresh-${next()}`, displayName: "Fresh", parentId })).id;
   const freshSource = async () => (await op("POST", "/api/v1/sources", { name: `fresh-${next()}` })).id;
+  const freshOffer = async () =>
+    (
+      await op("POST", "/api/v1/offers", {
+        id: `fresh-offer-${next()}`,
+        displayName: "Fresh",
+        providerId: P1,
+      })
+    ).id;
+  /** A UTC midnight no other probe uses, for a new price sheet version. */
+  const freshDate = () => new Date(Date.UTC(2030, 0, 1) + next() * 86_400_000).toISOString().slice(0, 10);
+  const version = (offerId: string, effectiveDate = freshDate()) => ({
+    offerId,
+    currency: "USD",
+    effectiveDate,
+    meters: [{ meterId: "FAB6EB84-500B-4A09-A8CA-7358F8BBAEA5", rates: { "0": "0.01" } }],
+  });
+  const freshMarkup = async () => {
+    const provider = await freshProvider(P1);
+    return (await op("POST", "/api/v1/markups", { scope: `/providers/${provider}`, percent: 10 })).id;
+  };
+  const rateCard = (sub: string) =>
+    `/subscriptions/${sub}/providers/Microsoft.Commerce/RateCard?api-version=2015-06-01-preview&$filter=${encodeURIComponent(
+      "OfferDurableId eq 'default' and Currency eq 'USD' and Locale eq 'en-US' and RegionInfo eq 'US'",
+    )}`;
   const freshAssignment = async (scope = `/subscriptions/${S1}`) =>
     (await assign(`fresh-principal-${next()}`, "Reader", scope)).id;
 
@@ -128,6 +156,12 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
     await assign("t1-owner", "Owner", `/subscriptions/${S1}`);
     await assign("t1-reader", "Reader", `/subscriptions/${S1}`);
     await assign("b1-reader", "Billing account reader", "/billingAccounts/b1");
+
+    // Rating: the default offer (S1, S2 and S3 are on it) and an offer of P1's, each priced.
+    await op("POST", "/api/v1/offers", { id: "p1-offer", displayName: "P1's own", providerId: P1 });
+    defaultSheet = (await op("POST", "/api/v1/price-sheets", version("default", "2026-01-01"))).id;
+    p1Sheet = (await op("POST", "/api/v1/price-sheets", version("p1-offer", "2026-01-01"))).id;
+    p1Markup = (await op("POST", "/api/v1/markups", { scope: `/providers/${P1}`, percent: 20 })).id;
 
     const sign = (subject: string, extra: { directoryId?: string } = {}) =>
       t.svc.tokens.sign({ subject, ttlMs: 3_600_000, ...extra });
@@ -864,6 +898,375 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
           tenantOwner: 403,
           tenantReader: 403,
           billingReader: 403,
+        },
+      },
+    ],
+    "POST /api/v1/offers": [
+      {
+        name: "an operator offer",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/offers",
+          body: { id: `op-offer-${next()}`, displayName: "New" },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+      {
+        name: "an offer of P1",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/offers",
+          body: { id: `p1-offer-${next()}`, displayName: "New", providerId: P1 },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 201,
+          tenantOwner: 400,
+          tenantReader: 400,
+          billingReader: 400,
+        },
+      },
+    ],
+    "GET /api/v1/offers": [{ name: "list", req: get("/api/v1/offers?limit=1000"), expect: same(200) }],
+    "GET /api/v1/offers/:id": [
+      {
+        name: "the default offer (S1's)",
+        req: get("/api/v1/offers/default"),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 200,
+          tenantReader: 200,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "P1's offer",
+        req: get("/api/v1/offers/p1-offer"),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "PATCH /api/v1/offers/:id": [
+      {
+        name: "rename P1's offer",
+        req: () => ({ method: "PATCH", url: "/api/v1/offers/p1-offer", body: { displayName: "P1's own" } }),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "rename the operator's default offer",
+        req: () => ({
+          method: "PATCH",
+          url: "/api/v1/offers/default",
+          body: { displayName: "Default offer" },
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 404,
+        },
+      },
+    ],
+    "DELETE /api/v1/offers/:id": [
+      {
+        name: "delete an offer of P1",
+        req: async (who) => ({
+          method: "DELETE",
+          url: `/api/v1/offers/${who === "operator" || who === "providerAdmin" ? await freshOffer() : "p1-offer"}`,
+        }),
+        expect: {
+          operator: 204,
+          providerAdmin: 204,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "POST /api/v1/price-sheets": [
+      {
+        name: "a version of P1's offer",
+        req: () => ({ method: "POST", url: "/api/v1/price-sheets", body: version("p1-offer") }),
+        expect: {
+          operator: 201,
+          providerAdmin: 201,
+          tenantOwner: 400,
+          tenantReader: 400,
+          billingReader: 400,
+        },
+      },
+      {
+        name: "a version of the default offer",
+        req: () => ({ method: "POST", url: "/api/v1/price-sheets", body: version("default") }),
+        expect: {
+          operator: 201,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 400,
+        },
+      },
+    ],
+    "GET /api/v1/price-sheets": [
+      { name: "list", req: get("/api/v1/price-sheets?limit=1000"), expect: same(200) },
+    ],
+    "GET /api/v1/price-sheets/:id": [
+      {
+        name: "the default offer's",
+        req: get(() => `/api/v1/price-sheets/${defaultSheet}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 200,
+          tenantReader: 200,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "P1's offer's",
+        req: get(() => `/api/v1/price-sheets/${p1Sheet}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "GET /api/v1/price-sheets/:id/diff": [
+      {
+        name: "the default offer's",
+        req: get(() => `/api/v1/price-sheets/${defaultSheet}/diff`),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 200,
+          tenantReader: 200,
+          billingReader: 404,
+        },
+      },
+    ],
+    "DELETE /api/v1/price-sheets/:id": [
+      {
+        name: "withdraw a future version of P1's offer",
+        req: async (who) => ({
+          method: "DELETE",
+          url: `/api/v1/price-sheets/${
+            who === "operator" || who === "providerAdmin"
+              ? (await op("POST", "/api/v1/price-sheets", version("p1-offer"))).id
+              : p1Sheet
+          }`,
+        }),
+        expect: {
+          operator: 204,
+          providerAdmin: 204,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "withdraw the default offer's version in force",
+        req: () => ({ method: "DELETE", url: `/api/v1/price-sheets/${defaultSheet}` }),
+        expect: {
+          operator: 409,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 404,
+        },
+      },
+    ],
+    "POST /api/v1/price-sheets/import": [
+      {
+        name: "import a version of P1's offer",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/price-sheets/import",
+          headers: { "content-type": "text/csv" },
+          body: `offerId,currency,effectiveDate,meterId,tierStart,unitPrice,includedQuantity\np1-offer,USD,${freshDate()},FAB6EB84-500B-4A09-A8CA-7358F8BBAEA5,0,0.01,\n`,
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 201,
+          tenantOwner: 400,
+          tenantReader: 400,
+          billingReader: 400,
+        },
+      },
+    ],
+    "GET /api/v1/price-sheets/export": [
+      { name: "export", req: get("/api/v1/price-sheets/export"), expect: same(200) },
+    ],
+    "POST /api/v1/markups": [
+      {
+        name: "mark up a reseller below P1",
+        req: async (who) => ({
+          method: "POST",
+          url: "/api/v1/markups",
+          body: {
+            scope: `/providers/${who === "operator" || who === "providerAdmin" ? await freshProvider(P1) : P1}`,
+            percent: 5,
+          },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 201,
+          tenantOwner: 400,
+          tenantReader: 400,
+          billingReader: 400,
+        },
+      },
+      {
+        name: "mark down a billing account",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/markups",
+          body: { scope: `/billingAccounts/ba-${next()}`, percent: -5 },
+        }),
+        expect: {
+          operator: 201,
+          providerAdmin: 403,
+          tenantOwner: 403,
+          tenantReader: 403,
+          billingReader: 403,
+        },
+      },
+    ],
+    "GET /api/v1/markups": [{ name: "list", req: get("/api/v1/markups?limit=1000"), expect: same(200) }],
+    "GET /api/v1/markups/:id": [
+      {
+        name: "P1's markup",
+        req: get(() => `/api/v1/markups/${p1Markup}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "PATCH /api/v1/markups/:id": [
+      {
+        name: "change P1's markup",
+        req: () => ({ method: "PATCH", url: `/api/v1/markups/${p1Markup}`, body: { percent: 20 } }),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "DELETE /api/v1/markups/:id": [
+      {
+        name: "remove a markup below P1",
+        req: async (who) => ({
+          method: "DELETE",
+          url: `/api/v1/markups/${who === "operator" || who === "providerAdmin" ? await freshMarkup() : p1Markup}`,
+        }),
+        expect: {
+          operator: 204,
+          providerAdmin: 204,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "POST /api/v1/rate": [
+      {
+        name: "S1's usage",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/rate",
+          body: { subscriptionId: S1, from: "2026-11-22T00:00:00Z", to: "2026-11-23T00:00:00Z" },
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 200,
+          tenantReader: 200,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "another tenant's usage",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/rate",
+          body: { subscriptionId: S2, from: "2026-11-22T00:00:00Z", to: "2026-11-23T00:00:00Z" },
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "hypothetical usage on P1's offer",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/rate",
+          body: {
+            offerId: "p1-offer",
+            quantities: [{ meterId: "FAB6EB84-500B-4A09-A8CA-7358F8BBAEA5", quantity: 10 }],
+          },
+        }),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+    ],
+    "GET /subscriptions/:subscriptionId/providers/Microsoft.Commerce/RateCard": [
+      {
+        name: "S1's rate card",
+        req: get(() => rateCard(S1)),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 200,
+          tenantReader: 200,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "another tenant's rate card",
+        req: get(() => rateCard(S2)),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
         },
       },
     ],

@@ -248,6 +248,7 @@ describe.each(DIALECTS)("foundation API on %s", (dialect) => {
 
     it("creates, filters, updates and soft-deletes subscriptions", async () => {
       await req("POST", "/api/v1/directories", { id: guid(0x200), displayName: "Fabrikam" });
+      await req("POST", "/api/v1/offers", { id: "MS-AZR-0003P", displayName: "Pay-As-You-Go" });
       const created = await req("POST", "/api/v1/subscriptions", {
         id: guid(0x201),
         displayName: "Prod",

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -34,6 +34,7 @@ async function run(...args: string[]): Promise<{ code: number; out: string; err:
   });
   try {
     const code = await main(["node", "tally", ...args]);
+    if (code !== 0 || out === "") (globalThis as { __diag?: string[] }).__diag?.push(`${args.join(" ")} => ${code}: ${err}`);
     return { code, out, err };
   } finally {
     o.mockRestore();
@@ -229,9 +230,77 @@ describe(`tally CLI (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
     expect(audit[0].target).toBe(`/signingKeys/${kid}`);
   });
 
+  it("manages offers, imports and exports price sheets, sets markups and previews charges", async () => {
+    expect(
+      (await run("offer", "create", "--id", "MS-AZR-0003P", "--display-name", "Pay-As-You-Go")).code,
+    ).toBe(0);
+    expect((await run("offer", "list")).out).toMatch(/MS-AZR-0003P/);
+    const dir = mkdtempSync(join(tmpdir(), "tally-cli-prices-"));
+    const vm = "FAB6EB84-500B-4A09-A8CA-7358F8BBAEA5";
+    const header = "offerId,currency,effectiveDate,meterId,tierStart,unitPrice,includedQuantity";
+    const bad = join(dir, "bad.csv");
+    writeFileSync(
+      bad,
+      [header, `MS-AZR-0003P,USD,2026-01-01,${vm},0,abc,`, `MS-AZR-0003P,USD,2026-01-01,nope,0,1,`, ""].join(
+        "\n",
+      ),
+    );
+    const rejected = await run("prices", "import", bad);
+    expect(rejected.code).toBe(1);
+    expect(rejected.err).toMatch(/2 lines of the file are invalid; nothing was imported/);
+    expect(rejected.err).toMatch(/line 2: unitPrice: 'abc' is not a decimal number/);
+    expect(rejected.err).toMatch(/line 3: meterId: 'nope' is not a meter of the catalogue/);
+    const good = join(dir, "good.csv");
+    writeFileSync(
+      good,
+      [
+        header,
+        `MS-AZR-0003P,USD,2026-01-01,${vm},0,0.02,10`,
+        `MS-AZR-0003P,USD,2026-01-01,${vm},100,0.015,10`,
+        "",
+      ].join("\n"),
+    );
+    expect((await run("prices", "import", good, "--dry-run")).err).toMatch(/would import 1/);
+    const imported = await run("--json", "prices", "import", good);
+    expect(imported.code).toBe(0);
+    const id = JSON.parse(imported.out).versions[0].id;
+    expect((await run("prices", "get", id)).out).toMatch(/0: 0.02; 100: 0.015/);
+    const out = join(dir, "export.csv");
+    expect((await run("prices", "export", "--offer", "MS-AZR-0003P", "--output", out)).code).toBe(0);
+    expect(readFileSync(out, "utf8")).toBe(readFileSync(good, "utf8"));
+    expect((await run("prices", "list", "--offer", "MS-AZR-0003P")).out).toContain(id);
+    expect((await run("prices", "diff", id)).out).toMatch(/base: \(none\)/);
+    const rate = await run(
+      "--json",
+      "rate",
+      "--offer",
+      "MS-AZR-0003P",
+      "--quantity",
+      `${vm}=110`,
+      "--at",
+      "2026-02-01T00:00:00Z",
+    );
+    expect(rate.code).toBe(0);
+    expect(JSON.parse(rate.out).total).toBe("1.95");
+    expect((await run("rate", "--offer", "MS-AZR-0003P", "--quantity", "oops")).code).toBe(2);
+    expect(
+      (await run("--json", "markup", "set", "--scope", "/providers/csp-1", "--percent", "10")).code,
+    ).toBe(0);
+    const changed = await run("--json", "markup", "set", "--scope", "/providers/csp-1", "--percent", "-5");
+    expect(JSON.parse(changed.out)).toMatchObject({ scope: "/providers/csp-1", percent: "-5" });
+    expect((await run("markup", "list")).out).toMatch(/csp-1/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it("exits 2 on usage errors", async () => {
     expect((await run("directory", "frobnicate")).code).toBe(2);
     expect((await run("directory", "create")).code).toBe(2);
     expect((await run("--help")).code).toBe(0);
   });
+});
+(globalThis as { __diag?: string[] }).__diag = [];
+import { afterAll as __afterAll } from "vitest";
+__afterAll(() => {
+  const d = (globalThis as { __diag?: string[] }).__diag ?? [];
+  if (d.length) require("node:fs").writeFileSync(`/tmp/cli-diag-${process.pid}.txt`, d.join("\n"));
 });
