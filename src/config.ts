@@ -75,6 +75,18 @@ const byteSize = (fallback: string) =>
       return Number(m[1]) * unit;
     });
 
+const bool = (fallback: "true" | "false") =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      const v = s.toLowerCase();
+      if (["true", "1", "yes", "on"].includes(v)) return true;
+      if (["false", "0", "no", "off"].includes(v)) return false;
+      ctx.addIssue({ code: "custom", message: `expected true or false, got "${s}"` });
+      return z.NEVER;
+    });
+
 const url = (what: string) =>
   z
     .string()
@@ -106,6 +118,11 @@ const schema = z.object({
   TALLY_INGEST_MAX_RECORDS: positiveInt("10000", 1_000_000),
   TALLY_INGEST_MAX_BYTES: byteSize("16MiB"),
   TALLY_SEAL_DELAY: duration("10s"),
+  TALLY_BRIDGE_INTERVAL: duration("10s"),
+  TALLY_BRIDGE_BATCH_RECORDS: positiveInt("1000", 10_000),
+  TALLY_BRIDGE_TIMEOUT: duration("60s"),
+  TALLY_BRIDGE_RETRY_MAX: duration("15m"),
+  TALLY_BRIDGE_ALLOW_HTTP: bool("false"),
   TALLY_SERVER: url("the URL of a tally server, such as https://tally.example.com:8443"),
   TALLY_TOKEN: z.string().optional(),
 });
@@ -131,6 +148,16 @@ export interface Config {
   ingestMaxBytes: number;
   /** How long after a reported hour ends before it is sealed (no record can still be stamped in it). */
   sealDelayMs: number;
+  /** How often the usage bridge looks for closed windows to forward. */
+  bridgeIntervalMs: number;
+  /** Most records in one batch the bridge sends (a hub takes at most its TALLY_INGEST_MAX_RECORDS). */
+  bridgeBatchRecords: number;
+  /** How long the bridge waits for the upstream to answer one batch. */
+  bridgeTimeoutMs: number;
+  /** The longest wait between retries after consecutive failures. */
+  bridgeRetryMaxMs: number;
+  /** Allow plain-http upstreams beyond localhost (the credential would cross the network in clear). */
+  bridgeAllowHttp: boolean;
   /** CLI: the server to talk to instead of the local database, and the token to use there. */
   server: string | undefined;
   token: string | undefined;
@@ -161,6 +188,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (c.TALLY_TOKEN_TTL > c.TALLY_TOKEN_MAX_TTL)
     problems.push("  TALLY_TOKEN_TTL: must not be longer than TALLY_TOKEN_MAX_TTL");
+  if (c.TALLY_BRIDGE_INTERVAL < 1000) problems.push("  TALLY_BRIDGE_INTERVAL: must be at least 1s");
+  if (c.TALLY_BRIDGE_TIMEOUT < 1000) problems.push("  TALLY_BRIDGE_TIMEOUT: must be at least 1s");
+  if (c.TALLY_BRIDGE_RETRY_MAX < 5000) problems.push("  TALLY_BRIDGE_RETRY_MAX: must be at least 5s");
   if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join("\n")}`);
   const dataDir = resolve(c.TALLY_DATA_DIR);
   return {
@@ -192,6 +222,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestMaxRecords: c.TALLY_INGEST_MAX_RECORDS,
     ingestMaxBytes: c.TALLY_INGEST_MAX_BYTES,
     sealDelayMs: c.TALLY_SEAL_DELAY,
+    bridgeIntervalMs: c.TALLY_BRIDGE_INTERVAL,
+    bridgeBatchRecords: c.TALLY_BRIDGE_BATCH_RECORDS,
+    bridgeTimeoutMs: c.TALLY_BRIDGE_TIMEOUT,
+    bridgeRetryMaxMs: c.TALLY_BRIDGE_RETRY_MAX,
+    bridgeAllowHttp: c.TALLY_BRIDGE_ALLOW_HTTP,
     server: c.TALLY_SERVER,
     token: c.TALLY_TOKEN,
   };

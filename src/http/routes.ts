@@ -1,11 +1,14 @@
 import type { Services } from "../services.js";
 import { registerAuditLog } from "./routes/audit-log.js";
+import { registerAzureRegistrations } from "./routes/azure-registrations.js";
+import { registerBridge } from "./routes/bridge.js";
 import { registerDirectories } from "./routes/directories.js";
 import { registerEnrollmentPolicies } from "./routes/enrollment-policies.js";
 import { registerHealth } from "./routes/health.js";
 import { registerJwks } from "./routes/jwks.js";
 import { registerMeters } from "./routes/meters.js";
 import { registerProviders } from "./routes/providers.js";
+import { registerRegistrations } from "./routes/registrations.js";
 import { registerRoleAssignments } from "./routes/role-assignments.js";
 import { registerRoleDefinitions } from "./routes/role-definitions.js";
 import { registerSources } from "./routes/sources.js";
@@ -31,4 +34,7 @@ export function registerRoutes(app: App, svc: Services): void {
   registerRoleDefinitions(app);
   registerEnrollmentPolicies(app, svc);
   registerAuditLog(app, svc);
+  registerRegistrations(app, svc);
+  registerAzureRegistrations(app, svc);
+  registerBridge(app, svc);
 }

@@ -3,12 +3,14 @@ import type { Store } from "./database.js";
 import * as m0001 from "./migrations/0001_foundation.js";
 import * as m0002 from "./migrations/0002_metering.js";
 import * as m0003 from "./migrations/0003_identity.js";
+import * as m0006 from "./migrations/0006_bridge.js";
 
 /** Every migration, in order. Migrations are frozen once released: add a new one, never edit. */
 const migrations: Record<string, Migration> = {
   "0001_foundation": m0001,
   "0002_metering": m0002,
   "0003_identity": m0003,
+  "0006_bridge": m0006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
