@@ -1,4 +1,4 @@
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import {
   type CustomerSubscription,
@@ -114,6 +114,14 @@ function requireApiVersion(req: FastifyRequest): void {
       "InvalidApiVersionParameter",
       `The api-version '${v}' is invalid. The supported versions are '${API_VERSION}'.`,
     );
+}
+
+/** ARM answers a DELETE with an empty body, 200 when something was deleted and 204 when nothing was there. */
+function emptyAnswer(reply: FastifyReply, status: 200 | 204) {
+  return reply
+    .status(status)
+    .serializer(() => "")
+    .send(null);
 }
 
 /** Runs a handler, answering registration failures with Azure's codes and statuses. */
@@ -304,7 +312,7 @@ export function registerAzureRegistrations(app: App, svc: Services): void {
     (req, reply) =>
       azure(req, async () => {
         const deleted = await deleteRegistration(svc, actorOf(req), refOf(req.params));
-        return reply.status(deleted ? 200 : 204).send(null);
+        return emptyAnswer(reply, deleted ? 200 : 204);
       }),
   );
 
@@ -392,7 +400,7 @@ export function registerAzureRegistrations(app: App, svc: Services): void {
           refOf(req.params),
           req.params.customerSubscriptionName,
         );
-        return reply.status(deleted ? 200 : 204).send(null);
+        return emptyAnswer(reply, deleted ? 200 : 204);
       }),
   );
 }
