@@ -131,3 +131,66 @@ export class DroppingProxy {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 }
+
+export interface ReceivedBatch {
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  doc: {
+    idempotencyKey: string;
+    subscriptionId: string;
+    billingModel: string;
+    part: number;
+    parts: number;
+    records: {
+      id: string;
+      subscriptionId: string;
+      quantity: string;
+      additionalInfo: Record<string, string>;
+    }[];
+  };
+}
+
+/**
+ * A plain HTTPS-adapter receiver on loopback (plain HTTP: loopback is allowed): keeps every
+ * document, answers 200, or `failNext` times 503 first.
+ */
+export class Receiver {
+  received: ReceivedBatch[] = [];
+  /** Every request body, refused ones included. */
+  attempts: string[] = [];
+  failNext = 0;
+  private server: Server | undefined;
+
+  async listen(): Promise<string> {
+    this.server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on("end", () => {
+        this.attempts.push(body);
+        if (this.failNext > 0) {
+          this.failNext--;
+          res.writeHead(503, { "content-type": "application/json" }).end('{"error":{"message":"busy"}}');
+          return;
+        }
+        this.received.push({ headers: req.headers, body, doc: JSON.parse(body) });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/usage`;
+  }
+
+  /** Distinct records received, by id (what a receiver deduplicating on record ids keeps). */
+  records() {
+    const byId = new Map<string, ReceivedBatch["doc"]["records"][number]>();
+    for (const b of this.received) for (const r of b.doc.records) byId.set(r.id, r);
+    return [...byId.values()];
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}

@@ -143,11 +143,26 @@ function request(
   };
 }
 
+interface UpstreamErrorBody {
+  error?: {
+    code?: string;
+    message?: string;
+    details?: { field?: string; reason?: string; index?: number }[];
+  };
+}
+
+/** The upstream's own words: its error code and message, and the first few problems it listed. */
 function messageOf(status: number, text: string): string {
   let detail = text.slice(0, 500);
   try {
-    const e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-    if (e?.message) detail = `${e.code ?? ""}: ${e.message}`.replace(/^: /, "");
+    const e = (JSON.parse(text) as UpstreamErrorBody).error;
+    if (e?.message) {
+      detail = `${e.code ?? ""}: ${e.message}`.replace(/^: /, "");
+      const listed = (e.details ?? [])
+        .slice(0, 3)
+        .map((d) => `${d.index !== undefined ? `[${d.index}] ` : ""}${d.field ?? ""}: ${d.reason ?? ""}`);
+      if (listed.length) detail += ` (${listed.join("; ")}${(e.details?.length ?? 0) > 3 ? "; …" : ""})`;
+    }
   } catch {
     // not JSON: keep the text
   }

@@ -293,4 +293,40 @@ describe.each(DIALECTS)("the usage bridge between a cloud and a hub on %s", (dia
     );
     expect(bySub).toEqual({ [CSP_A]: "4.25", [DEF]: "10.4333333333", [CSP_B]: "11" });
   });
+
+  it("reports a refused credential as LoginError and a subscription unknown to the hub as UpstreamRejected", async () => {
+    await onCloud("PATCH", "/api/v1/registrations/AzureStack-east", {
+      upstreamUrl: hub.url,
+      upstreamCredential: "tsk_wrong",
+    });
+    clock.set(T0 + 8 * H + 20 * MIN);
+    await ingest(cloud, w.apiKey, [record({ id: "a8", sub: w.subA, quantity: 1, start: T0 + 8 * H })]);
+    clock.set(T0 + 9 * H + 11_000);
+    const denied = await run();
+    expect(denied.error).toMatchObject({ category: "LoginError" });
+    expect(denied.error.message).toMatch(/401/);
+    await onCloud("PATCH", "/api/v1/registrations/AzureStack-east", { upstreamCredential: hubKey });
+    expect(await run()).toMatchObject({ outcome: "UpToDate", records: 1 });
+
+    // Contoso moves to a CSP subscription the hub's operator has not created yet.
+    const CSP_X = guid(0xc5f);
+    await onCloud("PUT", `/api/v1/registrations/AzureStack-east/customer-subscriptions/${CSP_X}`, {
+      tenantId: w.dirA,
+    });
+    clock.set(T0 + 9 * H + 20 * MIN);
+    await ingest(cloud, w.apiKey, [record({ id: "a9", sub: w.subA, quantity: 2, start: T0 + 9 * H })]);
+    clock.set(T0 + 10 * H + 11_000);
+    const rejected = await run();
+    expect(rejected.error.category).toBe("UpstreamRejected");
+    expect(rejected.error.message).toContain(`subscription '${CSP_X}' does not exist`);
+    expect((await status()).state).toBe("Retrying");
+    await onHub("POST", "/api/v1/subscriptions", {
+      id: CSP_X,
+      displayName: "Contoso CSP (new)",
+      directoryId: HUB_DIR,
+    });
+    expect(await run()).toMatchObject({ outcome: "UpToDate", records: 1 });
+    expect((await totals())[CSP_X]).toEqual({ records: 1, quantity: "2" });
+    expect((await totals())[CSP_A]).toEqual({ records: 5, quantity: "5.25" });
+  });
 });
