@@ -25,7 +25,8 @@ export type BridgeDeps = Pick<
 >;
 
 export const LEASE = "bridge";
-const LEASE_TTL_MS = 60_000;
+/** Long enough to outlive one delivery attempt; renewed before each batch. */
+const leaseTtl = (deps: BridgeDeps) => Math.max(60_000, 2 * deps.config.bridgeTimeoutMs);
 
 export interface RunResult {
   /** What stopped the run: caught up, waiting for a retry, an error, or nothing to do. */
@@ -121,7 +122,7 @@ async function sendQueued(
   );
   for (const b of queued) {
     const now = deps.clock.now();
-    if (!(await acquireLease(deps.store.db, LEASE, owner, now, LEASE_TTL_MS))) return "lost-lease";
+    if (!(await acquireLease(deps.store.db, LEASE, owner, now, leaseTtl(deps)))) return "lost-lease";
     await deps.store.db
       .updateTable("bridge_batches")
       .set({ attempts: Number(b.attempts) + 1 })
@@ -299,8 +300,8 @@ export async function runBridge(
 ): Promise<RunResult> {
   const force = opts.force ?? false;
   const p: Progress = { windows: 0, batches: 0, records: 0 };
-  const deadline = Date.now() + (force ? LEASE_TTL_MS : 0);
-  while (!(await acquireLease(deps.store.db, LEASE, opts.owner, deps.clock.now(), LEASE_TTL_MS))) {
+  const deadline = Date.now() + (force ? leaseTtl(deps) : 0);
+  while (!(await acquireLease(deps.store.db, LEASE, opts.owner, deps.clock.now(), leaseTtl(deps)))) {
     if (Date.now() >= deadline) return { outcome: "Busy", ...p, forwardedUntil: null, error: null };
     await new Promise((r) => setTimeout(r, 250));
   }

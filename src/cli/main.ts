@@ -6,11 +6,13 @@ import { DomainError } from "../domain/errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { NotMigratedError } from "../services.js";
 import { auditCommand } from "./commands/audit.js";
+import { bridgeCommand } from "./commands/bridge.js";
 import { directoryCommand } from "./commands/directory.js";
 import { enrollmentPolicyCommand } from "./commands/enrollment-policy.js";
 import { meterCommand } from "./commands/meter.js";
 import { migrateCommand } from "./commands/migrate.js";
 import { providerCommand } from "./commands/provider.js";
+import { registrationCommand } from "./commands/registration.js";
 import { roleCommand } from "./commands/role.js";
 import { serveCommand } from "./commands/serve.js";
 import { sourceCommand } from "./commands/source.js";
@@ -41,6 +43,8 @@ export function buildProgram(): Command {
   roleCommand(program);
   enrollmentPolicyCommand(program);
   auditCommand(program);
+  registrationCommand(program);
+  bridgeCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
