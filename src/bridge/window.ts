@@ -162,6 +162,7 @@ export function toBatches(
   windowStart: number,
   records: readonly ForwardedRecord[],
   maxRecords: number,
+  firstPart = 0,
 ): BuiltBatch[] {
   const bySub = new Map<string, { json: string; bytes: number }[]>();
   for (const r of records) {
@@ -173,7 +174,7 @@ export function toBatches(
   const batches: BuiltBatch[] = [];
   for (const sub of [...bySub.keys()].sort()) {
     for (const part of partition(bySub.get(sub)!, maxRecords, MAX_BATCH_BYTES, (x) => x.bytes)) {
-      const n = batches.length;
+      const n = firstPart + batches.length;
       batches.push({
         part: n,
         idempotencyKey: batchKey(cloudId, windowStart, n),

@@ -1014,6 +1014,13 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
     "GET /api/v1/bridge/status": [
       { name: "status", req: withRegistration("GET", "/api/v1/bridge/status"), expect: rootOnly(200) },
     ],
+    "POST /api/v1/bridge/remap": [
+      {
+        name: "nothing in flight",
+        req: withRegistration("POST", "/api/v1/bridge/remap"),
+        expect: rootOnly(409),
+      },
+    ],
     "POST /api/v1/bridge/run": [
       { name: "run", req: withRegistration("POST", "/api/v1/bridge/run"), expect: rootOnly(200) },
     ],

@@ -328,5 +328,23 @@ describe.each(DIALECTS)("the usage bridge between a cloud and a hub on %s", (dia
     expect(await run()).toMatchObject({ outcome: "UpToDate", records: 1 });
     expect((await totals())[CSP_X]).toEqual({ records: 1, quantity: "2" });
     expect((await totals())[CSP_A]).toEqual({ records: 5, quantity: "5.25" });
+
+    // Or the cloud's operator takes the mapping back: the frozen window keeps being refused until
+    // it is re-charged with the mapping in force now.
+    const CSP_Y = guid(0xc5e);
+    await onCloud("PUT", `/api/v1/registrations/AzureStack-east/customer-subscriptions/${CSP_Y}`, {
+      tenantId: w.dirA,
+    });
+    clock.set(T0 + 10 * H + 20 * MIN);
+    await ingest(cloud, w.apiKey, [record({ id: "a10", sub: w.subA, quantity: 3, start: T0 + 10 * H })]);
+    clock.set(T0 + 11 * H + 11_000);
+    expect((await run()).error.category).toBe("UpstreamRejected");
+    await onCloud("DELETE", `/api/v1/registrations/AzureStack-east/customer-subscriptions/${CSP_Y}`);
+    expect((await run()).error.category).toBe("UpstreamRejected");
+    const remap = await onCloud("POST", "/api/v1/bridge/remap");
+    expect(remap.json()).toEqual({ windowStart: iso(T0 + 10 * H), batches: 1, records: 1, moved: 1 });
+    expect(await run()).toMatchObject({ outcome: "UpToDate", batches: 1, records: 1 });
+    expect((await totals())[DEF]).toEqual({ records: 6, quantity: "13.4333333333" });
+    expect((await onCloud("POST", "/api/v1/bridge/remap")).statusCode).toBe(409);
   });
 });

@@ -68,4 +68,13 @@ export function bridgeCommand(program: Command): void {
           throw new CliError("another node is forwarding right now; try again shortly.");
       }),
     );
+
+  bridge
+    .command("remap")
+    .description(
+      "re-charge the undelivered records of the window in flight with the current customer subscriptions (when the upstream refuses where they were charged)",
+    )
+    .action(async (_o: unknown, cmd: Command) =>
+      withClient(cmd, async (c, g) => printObject(await c.request("POST", "/api/v1/bridge/remap"), g)),
+    );
 }

@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { appendAudit } from "../../audit/repository.js";
+import { remapWindowInFlight } from "../../bridge/remap.js";
 import { bridgeStatus, refreshMetrics } from "../../bridge/status.js";
 import { bridgeOwner, runBridge } from "../../bridge/worker.js";
 import { DELIVERY_ERRORS } from "../../domain/bridge.js";
 import type { Services } from "../../services.js";
 import { actorOf } from "../auth.js";
-import { commonErrors } from "../schemas.js";
+import { commonErrors, errorBody } from "../schemas.js";
 import type { App } from "../types.js";
 
 const window = z.object({ start: z.string(), end: z.string() }).nullable();
@@ -94,5 +95,28 @@ export function registerBridge(app: App, svc: Services): void {
       }
       return { ...run, status: s };
     },
+  );
+
+  app.post(
+    "/api/v1/bridge/remap",
+    {
+      config: { action: "bridge/write" },
+      schema: {
+        tags: ["bridge"],
+        description:
+          "Re-charges the undelivered records of the window in flight with the customer subscriptions and default subscription in force now, for when the upstream keeps refusing where they were charged. Record ids stay; acknowledged batches are left alone.",
+        response: {
+          200: z.object({
+            windowStart: z.string(),
+            batches: z.number().int(),
+            records: z.number().int(),
+            moved: z.number().int(),
+          }),
+          409: errorBody,
+          ...commonErrors,
+        },
+      },
+    },
+    async (req) => remapWindowInFlight(svc, actorOf(req)),
   );
 }
