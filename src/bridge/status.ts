@@ -1,6 +1,7 @@
 import { type DeliveryErrorCategory, WINDOW } from "../domain/bridge.js";
 import { toIso } from "../domain/time.js";
 import type { Services } from "../services.js";
+import { readUsageClock } from "../usage/clock.js";
 import { closedUntil } from "../usage/service.js";
 import { findBridgeState, findRegistration } from "./repository.js";
 
@@ -42,9 +43,11 @@ const windowOf = (start: number) => ({ start: toIso(start), end: toIso(start + W
 
 export async function bridgeStatus(deps: Deps): Promise<BridgeStatus> {
   const db = deps.store.db;
-  // Closes what can be closed first, so that the lag is measured against the true watermark.
-  const closed = await closedUntil(deps, Number.MAX_SAFE_INTEGER);
   const reg = await findRegistration(db);
+  // Closes what can be closed first, so that the lag is measured against the true watermark.
+  const closed = reg
+    ? await closedUntil(deps, Number.MAX_SAFE_INTEGER)
+    : (await readUsageClock(db)).closedUntil;
   const state = reg ? await findBridgeState(db, reg.object_id) : undefined;
   const base = {
     registrationName: reg?.name ?? null,
@@ -96,9 +99,10 @@ export async function bridgeStatus(deps: Deps): Promise<BridgeStatus> {
     .executeTakeFirstOrThrow();
   const failures = Number(state.failures);
   const queuedBatches = Number(queued.n);
-  const pendingWindows =
-    Number(pending.n) + (state.window_start !== null && Number(state.window_start) < fu ? 1 : 0);
   const enabled = reg.usage_reporting_enabled === 1;
+  const stranded = state.window_start !== null && Number(state.window_start) < fu ? 1 : 0;
+  // While reporting is off, closed hours are not owed upstream (turning it on skips them).
+  const pendingWindows = enabled ? Number(pending.n) + stranded : state.window_start !== null ? 1 : 0;
   return {
     ...base,
     state: !enabled
@@ -112,7 +116,7 @@ export async function bridgeStatus(deps: Deps): Promise<BridgeStatus> {
     lastForwardedWindow:
       lastDelivered?.w === null || lastDelivered?.w === undefined ? null : windowOf(Number(lastDelivered.w)),
     windowInFlight: state.window_start === null ? null : windowOf(Number(state.window_start)),
-    lagSeconds: Math.max(0, Math.round((closed - fu) / 1000)),
+    lagSeconds: enabled ? Math.max(0, Math.round((closed - fu) / 1000)) : 0,
     pendingWindows,
     queuedBatches,
     queuedRecords: Number(queued.r ?? 0),

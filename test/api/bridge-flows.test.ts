@@ -172,7 +172,7 @@ describe.each(DIALECTS)("registration rules and bridge flows on %s", (dialect) =
     const before = receiver.received.length;
     expect((await run()).outcome).toBe("ReportingDisabled");
     expect(receiver.received.length).toBe(before);
-    expect((await status()).state).toBe("ReportingDisabled");
+    expect(await status()).toMatchObject({ state: "ReportingDisabled", lagSeconds: 0, pendingWindows: 0 });
     const local = await usageAll(t, { from: iso(T0 + 2 * H), to: iso(T0 + 3 * H) });
     expect(local.map((i) => i.quantity)).toEqual(["4"]);
 
