@@ -188,6 +188,16 @@ describe.each(DIALECTS)("Azure-compatible registration API on %s", (dialect) => 
     expect(
       await code("PUT", `${path}/customerSubscriptions/cspsub1${q}`, { properties: { tenantId: T1 } }),
     ).toEqual([400, "InvalidCustomerSubscriptionId"]);
+    const bodiless = await t.app.inject({
+      method: "PUT",
+      url: `${path}/customerSubscriptions/${CSP1}${q}`,
+      headers: t.op,
+    });
+    expect(bodiless.statusCode).toBe(400);
+    expect(bodiless.json().error).toMatchObject({
+      code: "InvalidProperty",
+      message: expect.stringMatching(/properties.tenantId is required/),
+    });
     expect(await code("PUT", `${path}/customerSubscriptions/${CSP1}${q}`, {})).toEqual([
       400,
       "InvalidProperty",

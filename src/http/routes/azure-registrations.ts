@@ -364,18 +364,28 @@ export function registerAzureRegistrations(app: App, svc: Services): void {
           "Adds or replaces a tenant's customer subscription; answers 200 with the resource (the Azure SDK refuses 201).",
         params: csParams,
         querystring: apiVersionQuery,
-        body: z.looseObject({ properties: z.looseObject({ tenantId: z.string().max(64) }) }),
+        body: z
+          .looseObject({ properties: z.looseObject({ tenantId: z.string().max(64).nullish() }).nullish() })
+          .nullish(),
         response: { 200: customerSubscriptionResource, ...errors },
       },
     },
     (req) =>
       azure(req, async () => {
+        const tenantId = req.body?.properties?.tenantId;
+        // Azure looks the tenant up in its commerce back end when PowerShell sends no body; tally has none.
+        if (tenantId === undefined || tenantId === null)
+          throw new AzureError(
+            400,
+            "InvalidProperty",
+            'properties.tenantId is required: send {"properties":{"tenantId":"<the tenant\'s directory id>"}}.',
+          );
         const r = await putCustomerSubscription(
           svc,
           actorOf(req),
           refOf(req.params),
           req.params.customerSubscriptionName,
-          { tenantId: req.body.properties.tenantId },
+          { tenantId },
         );
         return toCustomerResource(await getRegistration(svc, refOf(req.params)), r.customerSubscription);
       }),
