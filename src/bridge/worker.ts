@@ -198,14 +198,18 @@ async function buildNextWindow(
     .executeTakeFirst();
   const hour = next?.h === null || next?.h === undefined ? null : Number(next.h);
   let batches: ReturnType<typeof toBatches> = [];
+  const tenants = await tenantMap(deps.store.db, reg.object_id);
   if (hour !== null) {
-    const tenants = await tenantMap(deps.store.db, reg.object_id);
     const records = await forwardedRecords(deps, reg, tenants, hour);
     batches = toBatches(reg.cloud_id, hour, records, deps.config.bridgeBatchRecords);
   }
   const now = deps.clock.now();
   return deps.store.db.transaction().execute(async (trx) => {
-    // Another node (or a registration change) moved the state since it was read: look again.
+    // The window was read outside the transaction (not to hold SQLite's write lock that long): if
+    // the registration or a mapping changed meanwhile, build it again with what is in force now.
+    const current = await findRegistration(trx);
+    if (current?.etag !== reg.etag || !sameMap(await tenantMap(trx, reg.object_id), tenants)) return true;
+    // Another node moved the state since it was read: look again.
     const moved = await trx
       .updateTable("bridge_state")
       .set(
@@ -220,11 +224,11 @@ async function buildNextWindow(
       .where("window_start", "is", null)
       .executeTakeFirst();
     if (Number(moved.numUpdatedRows) === 0) return true;
-    if (batches.length) {
+    for (let i = 0; i < batches.length; i += 500) {
       await trx
         .insertInto("bridge_batches")
         .values(
-          batches.map((b) => ({
+          batches.slice(i, i + 500).map((b) => ({
             registration_id: reg.object_id,
             window_start: hour!,
             part: b.part,
@@ -236,11 +240,14 @@ async function buildNextWindow(
           })),
         )
         .execute();
-      p.windows++;
     }
+    if (batches.length) p.windows++;
     return true;
   });
 }
+
+const sameMap = (a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>) =>
+  a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
 
 /** Closes the window in flight once all its batches are acknowledged. */
 async function completeWindow(deps: BridgeDeps, reg: RegistrationRow, state: BridgeStateRow): Promise<void> {
