@@ -271,6 +271,7 @@ describe(`tally CLI (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
     expect((await run("customer-subscription", "get", csp)).code).toBe(1);
 
     const st = await run("--json", "bridge", "status");
+    expect(st.err).toBe("");
     expect(st.code).toBe(0);
     expect(JSON.parse(st.out)).toMatchObject({ state: "UpToDate", registrationName: "AzureStack-cli" });
     expect((await run("bridge", "status")).out).toMatch(/lag\s+0s/);
