@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { type BridgeFigures, benchBridge } from "./bridge.js";
 import { benchIngest, type IngestFigures } from "./ingest.js";
 
 /**
@@ -15,13 +16,14 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "8" },
     only: { type: "string" },
     ids: { type: "string", default: "v7" },
+    "bridge-aggregates": { type: "string", default: "50000" },
   },
 });
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const postgresUrl =
   values.postgres ?? process.env.TALLY_BENCH_POSTGRES_URL ?? process.env.TALLY_TEST_POSTGRES_URL;
-const results: { ingest: IngestFigures[] } = { ingest: [] };
+const results: { ingest: IngestFigures[]; bridge?: BridgeFigures } = { ingest: [] };
 
 const TARGETS = { sqlite: { rps: 100_000, ratio: 0.5 }, postgres: { rps: 50_000, ratio: 0.6 } } as const;
 
@@ -61,6 +63,16 @@ if (!values.only || values.only === "ingest") {
   } else {
     log("  postgres: skipped (give --postgres URL or TALLY_BENCH_POSTGRES_URL)");
   }
+}
+
+if (!values.only || values.only === "bridge") {
+  log("usage bridge: one closed reported hour forwarded to a hub on loopback (SQLite both sides)");
+  const b = await benchBridge({ aggregates: Number(values["bridge-aggregates"]), log });
+  log(
+    `  bridge ${b.bridgeAggregatesPerSec.toLocaleString("en")} aggregates/s end to end (${b.batches} batches), ` +
+      `hub ingest of the same bodies ${b.hubIngestRecordsPerSec.toLocaleString("en")} rec/s, ratio ${b.ratio}`,
+  );
+  results.bridge = b;
 }
 
 const dir = join(import.meta.dirname, "..", "..", "bench", "results");

@@ -76,6 +76,18 @@ const byteSize = (fallback: string) =>
       return Number(m[1]) * unit;
     });
 
+const bool = (fallback: "true" | "false") =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      const v = s.toLowerCase();
+      if (["true", "1", "yes", "on"].includes(v)) return true;
+      if (["false", "0", "no", "off"].includes(v)) return false;
+      ctx.addIssue({ code: "custom", message: `expected true or false, got "${s}"` });
+      return z.NEVER;
+    });
+
 const url = (what: string) =>
   z
     .string()
@@ -112,6 +124,11 @@ const schema = z.object({
       message: `expected one of ${ROUNDING_MODES.join(", ")}`,
     })
     .default("half-even"),
+  TALLY_BRIDGE_INTERVAL: duration("10s"),
+  TALLY_BRIDGE_BATCH_RECORDS: positiveInt("1000", 10_000),
+  TALLY_BRIDGE_TIMEOUT: duration("60s"),
+  TALLY_BRIDGE_RETRY_MAX: duration("15m"),
+  TALLY_BRIDGE_ALLOW_HTTP: bool("false"),
   TALLY_SERVER: url("the URL of a tally server, such as https://tally.example.com:8443"),
   TALLY_TOKEN: z.string().optional(),
   TALLY_SOURCE_KEY: z.string().optional(),
@@ -140,6 +157,16 @@ export interface Config {
   sealDelayMs: number;
   /** How charge line amounts are rounded to the currency's minor units (docs/rating.md). */
   rounding: RoundingMode;
+  /** How often the usage bridge looks for closed windows to forward. */
+  bridgeIntervalMs: number;
+  /** Most records in one batch the bridge sends (a hub takes at most its TALLY_INGEST_MAX_RECORDS). */
+  bridgeBatchRecords: number;
+  /** How long the bridge waits for the upstream to answer one batch. */
+  bridgeTimeoutMs: number;
+  /** The longest wait between retries after consecutive failures. */
+  bridgeRetryMaxMs: number;
+  /** Allow plain-http upstreams beyond localhost (the credential would cross the network in clear). */
+  bridgeAllowHttp: boolean;
   /** CLI: the server to talk to instead of the local database, and the token to use there. */
   server: string | undefined;
   token: string | undefined;
@@ -172,6 +199,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (c.TALLY_TOKEN_TTL > c.TALLY_TOKEN_MAX_TTL)
     problems.push("  TALLY_TOKEN_TTL: must not be longer than TALLY_TOKEN_MAX_TTL");
+  if (c.TALLY_BRIDGE_INTERVAL < 1000) problems.push("  TALLY_BRIDGE_INTERVAL: must be at least 1s");
+  if (c.TALLY_BRIDGE_TIMEOUT < 1000) problems.push("  TALLY_BRIDGE_TIMEOUT: must be at least 1s");
+  if (c.TALLY_BRIDGE_RETRY_MAX < 5000) problems.push("  TALLY_BRIDGE_RETRY_MAX: must be at least 5s");
   if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join("\n")}`);
   const dataDir = resolve(c.TALLY_DATA_DIR);
   return {
@@ -204,6 +234,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestMaxBytes: c.TALLY_INGEST_MAX_BYTES,
     sealDelayMs: c.TALLY_SEAL_DELAY,
     rounding: c.TALLY_ROUNDING,
+    bridgeIntervalMs: c.TALLY_BRIDGE_INTERVAL,
+    bridgeBatchRecords: c.TALLY_BRIDGE_BATCH_RECORDS,
+    bridgeTimeoutMs: c.TALLY_BRIDGE_TIMEOUT,
+    bridgeRetryMaxMs: c.TALLY_BRIDGE_RETRY_MAX,
+    bridgeAllowHttp: c.TALLY_BRIDGE_ALLOW_HTTP,
     server: c.TALLY_SERVER,
     token: c.TALLY_TOKEN,
     sourceKey: c.TALLY_SOURCE_KEY,

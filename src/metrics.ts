@@ -6,6 +6,15 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
  */
 export class Metrics {
   readonly registry = new Registry();
+  private readonly collectors: (() => Promise<unknown>)[] = [];
+
+  /**
+   * Adds a refresh that runs before each scrape, for gauges whose truth is in the database (every
+   * node then reports it, not only the one running the job).
+   */
+  addCollector(refresh: () => Promise<unknown>): void {
+    this.collectors.push(refresh);
+  }
 
   readonly httpRequests = new Counter({
     name: "tally_http_requests_total",
@@ -52,6 +61,48 @@ export class Metrics {
     name: "tally_usage_rollup_duration_seconds",
     help: "Time to aggregate one reported hour.",
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  // First of the bridge gauges: its collect refreshes them all from the database.
+  readonly bridgeForwardedUntil = new Gauge({
+    name: "tally_bridge_forwarded_until_seconds",
+    help: "Reported time up to which every closed window is delivered upstream (Unix time).",
+    registers: [this.registry],
+    collect: async () => {
+      for (const refresh of this.collectors) await refresh().catch(() => undefined);
+    },
+  });
+
+  readonly bridgeLag = new Gauge({
+    name: "tally_bridge_lag_seconds",
+    help: "How far forwarding trails the closed reported time (0 when up to date).",
+    registers: [this.registry],
+  });
+
+  readonly bridgeQueuedBatches = new Gauge({
+    name: "tally_bridge_queued_batches",
+    help: "Batches built for upstream and not yet acknowledged.",
+    registers: [this.registry],
+  });
+
+  readonly bridgeConsecutiveFailures = new Gauge({
+    name: "tally_bridge_consecutive_failures",
+    help: "Failed delivery attempts since the last success.",
+    registers: [this.registry],
+  });
+
+  readonly bridgeDeliveries = new Counter({
+    name: "tally_bridge_deliveries_total",
+    help: "Batch delivery attempts, by outcome (delivered, failed) and error category.",
+    labelNames: ["outcome", "category"] as const,
+    registers: [this.registry],
+  });
+
+  readonly bridgeRecords = new Counter({
+    name: "tally_bridge_records_total",
+    help: "Records acknowledged by the upstream, by outcome (inserted, duplicate; delivered when the upstream does not say).",
+    labelNames: ["outcome"] as const,
     registers: [this.registry],
   });
 

@@ -3,6 +3,7 @@ import { Access } from "./auth/access.js";
 import { OidcTokens } from "./auth/oidc.js";
 import { EmbeddedTokens, type TokenVerifier } from "./auth/tokens.js";
 import { bootstrap, readSystemIds, type SystemIds } from "./bootstrap.js";
+import { SecretBox } from "./bridge/secrets.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { IngestWriter } from "./ingest/ingest-writer.js";
@@ -30,6 +31,8 @@ export interface Services {
   metrics: Metrics;
   /** Id ↔ internal key resolution for the usage tables. */
   catalog: UsageCatalog;
+  /** Seals secrets tally uses but never shows (the bridge's upstream credential). */
+  secrets: SecretBox;
   /** Live ingest's batch writer: a writer thread on SQLite files, the shared pool otherwise. */
   ingestWriter: IngestWriter;
   close(): Promise<void>;
@@ -42,7 +45,15 @@ export function createLogger(config: Pick<Config, "logLevel">, destination?: pin
       base: { service: "tally" },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {
-        paths: ["req.headers.authorization", "req.headers['x-api-key']", "*.apiKey", "*.token", "*.password"],
+        paths: [
+          "req.headers.authorization",
+          "req.headers['x-api-key']",
+          "*.apiKey",
+          "*.token",
+          "*.password",
+          "*.credential",
+          "*.upstreamCredential",
+        ],
         censor: "[redacted]",
       },
     },
@@ -103,6 +114,7 @@ export async function openServices(config: Config, opts: OpenOptions): Promise<S
     const metrics = new Metrics();
     const catalog = new UsageCatalog(store.db, clock);
     const ingestWriter = new IngestWriter(store);
+    const secrets = new SecretBox(config.dataDir);
     return {
       config,
       store,
@@ -115,6 +127,7 @@ export async function openServices(config: Config, opts: OpenOptions): Promise<S
       metrics,
       catalog,
       ingestWriter,
+      secrets,
       close: async () => {
         await ingestWriter.close();
         await store.close();

@@ -43,6 +43,29 @@ describe("identity configuration", () => {
     );
   });
 
+  it("parses the bridge's settings and names the one that is wrong", () => {
+    const d = loadConfig({});
+    expect(d).toMatchObject({
+      bridgeIntervalMs: 10_000,
+      bridgeBatchRecords: 1000,
+      bridgeTimeoutMs: 60_000,
+      bridgeRetryMaxMs: 900_000,
+      bridgeAllowHttp: false,
+    });
+    expect(loadConfig({ TALLY_BRIDGE_ALLOW_HTTP: "on", TALLY_BRIDGE_BATCH_RECORDS: "500" })).toMatchObject({
+      bridgeAllowHttp: true,
+      bridgeBatchRecords: 500,
+    });
+    expect(() => loadConfig({ TALLY_BRIDGE_ALLOW_HTTP: "perhaps" })).toThrow(
+      /TALLY_BRIDGE_ALLOW_HTTP: expected true or false/,
+    );
+    expect(() => loadConfig({ TALLY_BRIDGE_BATCH_RECORDS: "20000" })).toThrow(/TALLY_BRIDGE_BATCH_RECORDS/);
+    expect(() => loadConfig({ TALLY_BRIDGE_INTERVAL: "10ms" })).toThrow(
+      /TALLY_BRIDGE_INTERVAL: must be at least 1s/,
+    );
+    expect(() => loadConfig({ TALLY_BRIDGE_RETRY_MAX: "1s" })).toThrow(/TALLY_BRIDGE_RETRY_MAX/);
+  });
+
   it("documents every variable in the README's configuration table", () => {
     const readme = readFileSync(join(import.meta.dirname, "..", "README.md"), "utf8");
     expect(CONFIG_VARIABLES.filter((v) => !readme.includes(`| \`${v}\` |`))).toEqual([]);

@@ -7,6 +7,8 @@ export interface Principal {
   directoryId: string | null;
   /** For sources: the internal key used in usage storage. */
   sourceSeq?: number;
+  /** For sources: `bridge` when the source is another cloud's usage bridge (docs/bridge.md). */
+  sourceKind?: "provider" | "bridge";
 }
 
 /**
@@ -48,6 +50,12 @@ export const ACTIONS = [
   "prices/read",
   "prices/write",
   "rates/read",
+  // Registration and the usage bridge (issue 8).
+  "registrations/read",
+  "registrations/write",
+  "registrations/delete",
+  "bridge/read",
+  "bridge/write",
   // Billing (issue 7): billing accounts and periods, money amounts, invoices.
   "billing/read",
   "billing/write",

@@ -6,6 +6,7 @@ import { DomainError } from "../domain/errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { NotMigratedError } from "../services.js";
 import { auditCommand } from "./commands/audit.js";
+import { bridgeCommand } from "./commands/bridge.js";
 import { demoCommand } from "./commands/demo.js";
 import { directoryCommand } from "./commands/directory.js";
 import { enrollmentPolicyCommand } from "./commands/enrollment-policy.js";
@@ -16,6 +17,7 @@ import { offerCommand } from "./commands/offer.js";
 import { pricesCommand } from "./commands/prices.js";
 import { providerCommand } from "./commands/provider.js";
 import { rateCommand } from "./commands/rate.js";
+import { registrationCommand } from "./commands/registration.js";
 import { roleCommand } from "./commands/role.js";
 import { serveCommand } from "./commands/serve.js";
 import { sourceCommand } from "./commands/source.js";
@@ -53,6 +55,8 @@ export function buildProgram(): Command {
   pricesCommand(program);
   markupCommand(program);
   rateCommand(program);
+  registrationCommand(program);
+  bridgeCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,3 +1,4 @@
+import { BRIDGE_INFO } from "./bridge.js";
 import type { FieldIssue } from "./errors.js";
 import { canonicalGuid, isCanonicalGuid, meterKey } from "./ids.js";
 import { DecimalText, jsonText, sameJson } from "./json.js";
@@ -63,6 +64,8 @@ const IMPORT_FIELDS = new Set([...LIVE_FIELDS, "reportedTime", "sourceId"]);
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const URI_SUBSCRIPTION = /^\/subscriptions\/([^/]+)\/./i;
 const SOURCE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Where a bridged record names the originating cloud's subscription (reference §7.6). */
+const BRIDGED_SUBSCRIPTION = BRIDGE_INFO.subscriptionId;
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof DecimalText);
@@ -72,6 +75,11 @@ export interface ValidateOptions {
   now: number;
   /** History import: `reportedTime` is required and `sourceId` allowed. */
   imported?: boolean;
+  /**
+   * From another cloud's usage bridge: the record is charged to an upstream subscription while its
+   * resource URI names the cloud's own, which `additionalInfo["azureStack.SubscriptionId"]` states.
+   */
+  bridged?: boolean;
 }
 
 /**
@@ -88,6 +96,13 @@ export class RecordValidator {
 
   constructor(private readonly opts: ValidateOptions) {
     this.allowed = opts.imported ? IMPORT_FIELDS : LIVE_FIELDS;
+  }
+
+  /** The originating cloud's subscription a bridged record names, canonical, if it names one. */
+  private bridgedSubscription(info: unknown): string | undefined {
+    if (!isPlainObject(info)) return undefined;
+    const s = info[BRIDGED_SUBSCRIPTION];
+    return typeof s === "string" ? this.guid(s) : undefined;
   }
 
   private guid(s: string): string | undefined {
@@ -212,12 +227,21 @@ export class RecordValidator {
         issues.push({ index, field: "resourceUri", reason: "must use forward slashes" });
       } else if (!exact) {
         const m = URI_SUBSCRIPTION.exec(resourceUri);
-        if (!m || (subscriptionId !== undefined && this.guid(m[1]!) !== subscriptionId)) {
-          issues.push({
-            index,
-            field: "resourceUri",
-            reason: "must start with /subscriptions/{subscriptionId}/",
-          });
+        const uriSub = m ? this.guid(m[1]!) : undefined;
+        if (!m || (subscriptionId !== undefined && uriSub !== subscriptionId)) {
+          if (!this.opts.bridged) {
+            issues.push({
+              index,
+              field: "resourceUri",
+              reason: "must start with /subscriptions/{subscriptionId}/",
+            });
+          } else if (uriSub === undefined || uriSub !== this.bridgedSubscription(v.additionalInfo)) {
+            issues.push({
+              index,
+              field: "resourceUri",
+              reason: `must start with /subscriptions/{subscriptionId}/ or, from a bridge, /subscriptions/{additionalInfo["${BRIDGED_SUBSCRIPTION}"]}/`,
+            });
+          }
         }
       }
     }

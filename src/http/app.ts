@@ -40,7 +40,12 @@ export async function buildApp(svc: Services, opts: AppOptions = {}): Promise<Ap
 
   // JSON bodies: parsed with prototype-poisoning protection, and a syntax error says where it is.
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+    // Azure SDKs send a JSON content type on every request, DELETE included, with no body.
+    if (body === "" && (req.method === "DELETE" || req.method === "GET")) {
+      done(null, undefined);
+      return;
+    }
     try {
       done(null, secureJson.parse(body as string, { protoAction: "error", constructorAction: "error" }));
     } catch (e) {

@@ -106,6 +106,7 @@ export function registerAuth(app: App, svc: Services): void {
       displayName: src.name,
       directoryId: null,
       sourceSeq: Number(src.seq),
+      sourceKind: src.kind,
     };
   }
 

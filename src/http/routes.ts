@@ -1,5 +1,7 @@
 import type { Services } from "../services.js";
 import { registerAuditLog } from "./routes/audit-log.js";
+import { registerAzureRegistrations } from "./routes/azure-registrations.js";
+import { registerBridge } from "./routes/bridge.js";
 import { registerDirectories } from "./routes/directories.js";
 import { registerEnrollmentPolicies } from "./routes/enrollment-policies.js";
 import { registerHealth } from "./routes/health.js";
@@ -12,6 +14,7 @@ import { registerPriceSheets } from "./routes/price-sheets.js";
 import { registerProviders } from "./routes/providers.js";
 import { registerRate } from "./routes/rate.js";
 import { registerRateCard } from "./routes/rate-card.js";
+import { registerRegistrations } from "./routes/registrations.js";
 import { registerRoleAssignments } from "./routes/role-assignments.js";
 import { registerRoleDefinitions } from "./routes/role-definitions.js";
 import { registerSources } from "./routes/sources.js";
@@ -43,4 +46,7 @@ export function registerRoutes(app: App, svc: Services): void {
   registerMarkups(app, svc);
   registerRate(app, svc);
   registerRateCard(app, svc);
+  registerRegistrations(app, svc);
+  registerAzureRegistrations(app, svc);
+  registerBridge(app, svc);
 }

@@ -37,6 +37,8 @@ export async function prepareBatch(
   opts: {
     now: number;
     imported: boolean;
+    /** From another cloud's bridge: see ValidateOptions.bridged. */
+    bridged?: boolean;
     /** Imports: the source a record names (`sourceId`), resolved to its key, or undefined if unknown. */
     sourceOf?: (r: ImportedRecord) => number | undefined;
   },
@@ -51,7 +53,11 @@ export async function prepareBatch(
   if (records.length === 0) throw new DomainError("InvalidRequest", "the batch holds no records.");
   const issues: FieldIssue[] = [];
   const valid: (UsageRecord | ImportedRecord | undefined)[] = new Array(records.length);
-  const validator = new RecordValidator({ now: opts.now, imported: opts.imported });
+  const validator = new RecordValidator({
+    now: opts.now,
+    imported: opts.imported,
+    bridged: opts.bridged ?? false,
+  });
   for (let i = 0; i < records.length; i++) {
     const r = validator.validate(records[i], i);
     if (Array.isArray(r)) issues.push(...r);
@@ -132,10 +138,19 @@ export async function writeWithRetry(deps: Deps, rows: RecordRow[], opts: WriteO
 }
 
 /** Live ingest from a resource provider: validate everything, then store the batch whole or not at all. */
-export async function ingestBatch(deps: Deps, sourceSeq: number, batch: ParsedBatch): Promise<IngestResult> {
+export async function ingestBatch(
+  deps: Deps,
+  sourceSeq: number,
+  batch: ParsedBatch,
+  opts: { bridged?: boolean } = {},
+): Promise<IngestResult> {
   const now = deps.clock.now();
   try {
-    const { rows, repeats } = await prepareBatch(deps, batch, { now, imported: false });
+    const { rows, repeats } = await prepareBatch(deps, batch, {
+      now,
+      imported: false,
+      bridged: opts.bridged ?? false,
+    });
     const r = await writeWithRetry(deps, rows, { sourceSeq, now });
     const result = { inserted: r.inserted, duplicates: r.duplicates + repeats };
     deps.metrics.ingestBatches.inc({ outcome: "accepted" });

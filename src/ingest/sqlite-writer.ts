@@ -59,6 +59,9 @@ export class SqliteWriterThread {
   }
 
   async close(): Promise<void> {
+    // The thread is unref'd so that it never keeps a process alive; while closing it must, or a
+    // process with nothing else left to do exits before the thread has stopped and `close` never settles.
+    this.worker.ref();
     const exited = new Promise<void>((r) => this.worker.once("exit", () => r()));
     this.worker.postMessage("close");
     await exited;

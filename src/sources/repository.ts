@@ -4,6 +4,8 @@ import type { DB, SourceKeyTable, SourceTable } from "../storage/schema.js";
 export interface Source {
   id: string;
   name: string;
+  /** `provider`: a resource provider; `bridge`: another cloud's usage bridge. */
+  kind: "provider" | "bridge";
   createdAt: string;
   updatedAt: string;
   disabledAt: string | null;
@@ -22,6 +24,7 @@ const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString()
 export const toSource = (r: Selectable<SourceTable>): Source => ({
   id: r.id,
   name: r.name,
+  kind: r.kind,
   createdAt: iso(r.created_at)!,
   updatedAt: iso(r.updated_at)!,
   disabledAt: iso(r.disabled_at),
@@ -65,7 +68,7 @@ export function findSourceByKeyHash(db: Kysely<DB>, hash: string, now: number) {
   return db
     .selectFrom("source_keys as k")
     .innerJoin("sources as s", "s.id", "k.source_id")
-    .select(["s.id", "s.seq", "s.name"])
+    .select(["s.id", "s.seq", "s.name", "s.kind"])
     .where("k.key_hash", "=", hash)
     .where("k.revoked_at", "is", null)
     .where((eb) => eb.or([eb("k.expires_at", "is", null), eb("k.expires_at", ">", now)]))

@@ -52,7 +52,7 @@ async function issueKey(
 export async function createSource(
   deps: Deps,
   actor: Actor,
-  input: { name: string },
+  input: { name: string; kind?: "provider" | "bridge" },
 ): Promise<Source & { apiKey: string }> {
   const now = deps.clock.now();
   const id = newGuid();
@@ -60,13 +60,20 @@ export async function createSource(
     return await deps.store.db.transaction().execute(async (trx) => {
       await trx
         .insertInto("sources")
-        .values({ id, name: input.name, created_at: now, updated_at: now, disabled_at: null })
+        .values({
+          id,
+          name: input.name,
+          kind: input.kind ?? "provider",
+          created_at: now,
+          updated_at: now,
+          disabled_at: null,
+        })
         .execute();
       const { apiKey, keyId } = await issueKey(trx, id, now);
       await appendAudit(trx, actor, now, {
         action: "sources/write",
         target: `/sources/${id}`,
-        details: { op: "create", name: input.name, keyId },
+        details: { op: "create", name: input.name, kind: input.kind ?? "provider", keyId },
       });
       return { ...toSource((await findSource(trx, id))!), apiKey };
     });

@@ -4,6 +4,7 @@ import * as m0001 from "./migrations/0001_foundation.js";
 import * as m0002 from "./migrations/0002_metering.js";
 import * as m0003 from "./migrations/0003_identity.js";
 import * as m0004 from "./migrations/0004_rating.js";
+import * as m0006 from "./migrations/0006_bridge.js";
 
 /** Every migration, in order. Migrations are frozen once released: add a new one, never edit. */
 const migrations: Record<string, Migration> = {
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   "0002_metering": m0002,
   "0003_identity": m0003,
   "0004_rating": m0004,
+  "0006_bridge": m0006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -57,6 +57,8 @@ export interface SourceTable {
   seq: Generated<number>;
   id: string;
   name: string;
+  /** `bridge`: another cloud's usage bridge (see docs/bridge.md). */
+  kind: Generated<"provider" | "bridge">;
   created_at: number;
   updated_at: number;
   disabled_at: number | null;
@@ -184,6 +186,27 @@ export interface OfferTable {
   updated_at: number;
 }
 
+export interface RegistrationTable {
+  object_id: string;
+  singleton: Generated<number>;
+  name: string;
+  name_key: string;
+  subscription_id: string;
+  resource_group: string;
+  cloud_id: string;
+  billing_model: "PayAsYouUse" | "Capacity" | "Development";
+  default_subscription_id: string;
+  usage_reporting_enabled: 0 | 1;
+  upstream_type: "Tally" | "Https";
+  upstream_url: string | null;
+  /** Sealed (src/bridge/secrets.ts); never returned, never logged. */
+  upstream_credential: string | null;
+  tags: string | null;
+  etag: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface PriceSheetTable {
   id: string;
   offer_id: string;
@@ -212,7 +235,53 @@ export interface MarkupTable {
   updated_at: number;
 }
 
+export interface RegistrationCustomerSubscriptionTable {
+  registration_id: string;
+  subscription_key: string;
+  subscription_id: string;
+  tenant_id: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BridgeStateTable {
+  registration_id: string;
+  forwarded_until: number;
+  window_start: number | null;
+  failures: Generated<number>;
+  next_attempt_at: number | null;
+  last_attempt_at: number | null;
+  last_success_at: number | null;
+  last_error_category: string | null;
+  last_error_message: string | null;
+  last_error_at: number | null;
+}
+
+export interface BridgeBatchTable {
+  registration_id: string;
+  window_start: number;
+  part: number;
+  idempotency_key: string;
+  upstream_subscription_id: string;
+  records: number;
+  body: string | null;
+  created_at: number;
+  attempts: Generated<number>;
+  delivered_at: number | null;
+}
+
+export interface JobLeaseTable {
+  name: string;
+  owner: string;
+  until: number;
+}
+
 export interface DB {
+  registrations: RegistrationTable;
+  registration_customer_subscriptions: RegistrationCustomerSubscriptionTable;
+  bridge_state: BridgeStateTable;
+  bridge_batches: BridgeBatchTable;
+  job_leases: JobLeaseTable;
   usage_records: UsageRecordTable;
   usage_clock: UsageClockTable;
   usage_instances: UsageInstanceTable;

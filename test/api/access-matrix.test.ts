@@ -49,6 +49,9 @@ const S1 = guid(0x51);
 const S2 = guid(0x52);
 const S3 = guid(0x53);
 const P1 = "reseller-p1";
+const REG = "matrix-reg";
+const REG_SUB = guid(0x5e9);
+const AZ = `/subscriptions/${REG_SUB}/resourceGroups/azurestack/providers/Microsoft.AzureStack/registrations`;
 
 function usageRecord(id: string, sub: string, start: string, reported?: string) {
   return {
@@ -132,6 +135,36 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
     )}`;
   const freshAssignment = async (scope = `/subscriptions/${S1}`) =>
     (await assign(`fresh-principal-${next()}`, "Reader", scope)).id;
+  /** The cloud's registration, created again when a probe deleted it. */
+  const ensureRegistration = async () => {
+    if ((await op("GET", "/api/v1/registrations")).items.length === 0)
+      await op("POST", "/api/v1/registrations", {
+        name: REG,
+        billingModel: "PayAsYouUse",
+        defaultSubscriptionId: REG_SUB,
+        upstreamUrl: "https://hub.invalid",
+        upstreamCredential: "tsk_matrix",
+      });
+  };
+  const freshMapping = async () => {
+    await ensureRegistration();
+    const id = guid(next());
+    await op("PUT", `/api/v1/registrations/${REG}/customer-subscriptions/${id}`, { tenantId: guid(next()) });
+    return id;
+  };
+  const azure = (suffix = "") => `${AZ}${suffix}${suffix.includes("?") ? "&" : "?"}api-version=2017-06-01`;
+  const withRegistration =
+    (method: string, url: string | (() => string), body?: unknown) => async (): Promise<Req> => {
+      await ensureRegistration();
+      return { method, url: typeof url === "string" ? url : url(), ...(body === undefined ? {} : { body }) };
+    };
+  const rootOnly = (n: number) => ({
+    operator: n,
+    providerAdmin: 403,
+    tenantOwner: 403,
+    tenantReader: 403,
+    billingReader: 403,
+  });
 
   beforeAll(async () => {
     t = await openTestApp(dialect);
@@ -887,6 +920,156 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
           billingReader: 403,
         },
       },
+    ],
+    "GET /api/v1/registrations": [
+      { name: "list", req: withRegistration("GET", "/api/v1/registrations"), expect: rootOnly(200) },
+    ],
+    "POST /api/v1/registrations": [
+      {
+        name: "register a second time",
+        req: withRegistration("POST", "/api/v1/registrations", {
+          name: "another",
+          billingModel: "Development",
+          defaultSubscriptionId: REG_SUB,
+          usageReportingEnabled: false,
+        }),
+        expect: rootOnly(409),
+      },
+    ],
+    "GET /api/v1/registrations/:name": [
+      { name: "get", req: withRegistration("GET", `/api/v1/registrations/${REG}`), expect: rootOnly(200) },
+    ],
+    "PATCH /api/v1/registrations/:name": [
+      {
+        name: "change the billing model",
+        req: withRegistration("PATCH", `/api/v1/registrations/${REG}`, { billingModel: "PayAsYouUse" }),
+        expect: rootOnly(200),
+      },
+    ],
+    "GET /api/v1/registrations/:name/customer-subscriptions": [
+      {
+        name: "list",
+        req: withRegistration("GET", `/api/v1/registrations/${REG}/customer-subscriptions`),
+        expect: rootOnly(200),
+      },
+    ],
+    "PUT /api/v1/registrations/:name/customer-subscriptions/:id": [
+      {
+        name: "map a tenant",
+        req: withRegistration(
+          "PUT",
+          () => `/api/v1/registrations/${REG}/customer-subscriptions/${guid(next())}`,
+          {
+            tenantId: D1,
+          },
+        ),
+        expect: rootOnly(201),
+      },
+    ],
+    "GET /api/v1/registrations/:name/customer-subscriptions/:id": [
+      {
+        name: "get",
+        req: async () => ({
+          method: "GET",
+          url: `/api/v1/registrations/${REG}/customer-subscriptions/${await freshMapping()}`,
+        }),
+        expect: rootOnly(200),
+      },
+    ],
+    "DELETE /api/v1/registrations/:name/customer-subscriptions/:id": [
+      {
+        name: "remove",
+        req: async () => ({
+          method: "DELETE",
+          url: `/api/v1/registrations/${REG}/customer-subscriptions/${await freshMapping()}`,
+        }),
+        expect: rootOnly(204),
+      },
+    ],
+    "DELETE /api/v1/registrations/:name": [
+      {
+        name: "delete",
+        req: withRegistration("DELETE", `/api/v1/registrations/${REG}`),
+        expect: rootOnly(204),
+      },
+    ],
+    "GET /subscriptions/:subscriptionId/resourceGroups/:resourceGroupName/providers/Microsoft.AzureStack/registrations":
+      [{ name: "list", req: withRegistration("GET", azure()), expect: rootOnly(200) }],
+    "GET /subscriptions/:subscriptionId/resourceGroups/:resourceGroupName/providers/Microsoft.AzureStack/registrations/:registrationName":
+      [{ name: "get", req: withRegistration("GET", azure(`/${REG}`)), expect: rootOnly(200) }],
+    "PUT /subscriptions/:subscriptionId/resourceGroups/:resourceGroupName/providers/Microsoft.AzureStack/registrations/:registrationName":
+      [
+        {
+          name: "replace",
+          req: withRegistration("PUT", azure(`/${REG}`), {
+            location: "global",
+            properties: { billingModel: "PayAsYouUse", upstreamUrl: "https://hub.invalid" },
+          }),
+          expect: rootOnly(200),
+        },
+      ],
+    "PATCH /subscriptions/:subscriptionId/resourceGroups/:resourceGroupName/providers/Microsoft.AzureStack/registrations/:registrationName":
+      [
+        {
+          name: "update",
+          req: withRegistration("PATCH", azure(`/${REG}`), { properties: { billingModel: "PayAsYouUse" } }),
+          expect: rootOnly(200),
+        },
+      ],
+    "DELETE /subscriptions/:subscriptionId/resourceGroups/:resourceGroupName/providers/Microsoft.AzureStack/registrations/:registrationName":
+      [{ name: "delete", req: withRegistration("DELETE", azure(`/${REG}`)), expect: rootOnly(200) }],
+    "GET /subscriptions/:subscriptionId/resourceGroups/:resourceGroupName/providers/Microsoft.AzureStack/registrations/:registrationName/customerSubscriptions":
+      [
+        {
+          name: "list",
+          req: withRegistration("GET", azure(`/${REG}/customerSubscriptions`)),
+          expect: rootOnly(200),
+        },
+      ],
+    "GET /subscriptions/:subscriptionId/resourceGroups/:resourceGroupName/providers/Microsoft.AzureStack/registrations/:registrationName/customerSubscriptions/:customerSubscriptionName":
+      [
+        {
+          name: "get",
+          req: async () => ({
+            method: "GET",
+            url: azure(`/${REG}/customerSubscriptions/${await freshMapping()}`),
+          }),
+          expect: rootOnly(200),
+        },
+      ],
+    "PUT /subscriptions/:subscriptionId/resourceGroups/:resourceGroupName/providers/Microsoft.AzureStack/registrations/:registrationName/customerSubscriptions/:customerSubscriptionName":
+      [
+        {
+          name: "map a tenant",
+          req: withRegistration("PUT", () => azure(`/${REG}/customerSubscriptions/${guid(next())}`), {
+            properties: { tenantId: D1 },
+          }),
+          expect: rootOnly(200),
+        },
+      ],
+    "DELETE /subscriptions/:subscriptionId/resourceGroups/:resourceGroupName/providers/Microsoft.AzureStack/registrations/:registrationName/customerSubscriptions/:customerSubscriptionName":
+      [
+        {
+          name: "remove",
+          req: async () => ({
+            method: "DELETE",
+            url: azure(`/${REG}/customerSubscriptions/${await freshMapping()}`),
+          }),
+          expect: rootOnly(200),
+        },
+      ],
+    "GET /api/v1/bridge/status": [
+      { name: "status", req: withRegistration("GET", "/api/v1/bridge/status"), expect: rootOnly(200) },
+    ],
+    "POST /api/v1/bridge/remap": [
+      {
+        name: "nothing in flight",
+        req: withRegistration("POST", "/api/v1/bridge/remap"),
+        expect: rootOnly(409),
+      },
+    ],
+    "POST /api/v1/bridge/run": [
+      { name: "run", req: withRegistration("POST", "/api/v1/bridge/run"), expect: rootOnly(200) },
     ],
     "GET /api/v1/audit-log": [
       {

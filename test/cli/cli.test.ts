@@ -34,7 +34,6 @@ async function run(...args: string[]): Promise<{ code: number; out: string; err:
   });
   try {
     const code = await main(["node", "tally", ...args]);
-    if (code !== 0 || out === "") (globalThis as { __diag?: string[] }).__diag?.push(`${args.join(" ")} => ${code}: ${err}`);
     return { code, out, err };
   } finally {
     o.mockRestore();
@@ -292,15 +291,74 @@ describe(`tally CLI (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("registers the cloud, maps tenants, and shows and runs the bridge", async () => {
+    const src = await run("--json", "source", "create", "cloud-west", "--kind", "bridge");
+    expect(src.code).toBe(0);
+    expect(JSON.parse(src.out)).toMatchObject({ name: "cloud-west", kind: "bridge" });
+
+    const secretFile = join(dataDir, "upstream.key");
+    writeFileSync(secretFile, "receiver-secret-value\n", { mode: 0o600 });
+    const def = guid(0xde1);
+    const created = await run(
+      "--json",
+      "registration",
+      "create",
+      "AzureStack-cli",
+      "--billing-model",
+      "Development",
+      "--default-subscription",
+      def,
+      "--upstream-type",
+      "Https",
+      "--upstream-url",
+      "http://127.0.0.1:9/usage",
+      "--upstream-credential-file",
+      secretFile,
+    );
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.out)).toMatchObject({ name: "AzureStack-cli", upstreamCredentialSet: true });
+    const shown = await run("registration", "get");
+    expect(shown.code).toBe(0);
+    expect(shown.out).toContain("AzureStack-cli");
+    expect(shown.out).not.toContain("receiver-secret-value");
+    expect((await run("registration", "create", "x", "--billing-model", "Development")).code).toBe(2);
+
+    const csp = guid(0xc5c);
+    const tenant = guid(0x7e7);
+    expect((await run("customer-subscription", "add", csp, "--tenant", tenant)).code).toBe(0);
+    expect(JSON.parse((await run("--json", "customer-subscription", "list")).out)).toMatchObject([
+      { id: csp, tenantId: tenant, registrationName: "AzureStack-cli" },
+    ]);
+    expect((await run("customer-subscription", "remove", csp)).code).toBe(0);
+    expect((await run("customer-subscription", "get", csp)).code).toBe(1);
+
+    const st = await run("--json", "bridge", "status");
+    expect(st.err).toBe("");
+    expect(st.code).toBe(0);
+    expect(JSON.parse(st.out)).toMatchObject({ state: "UpToDate", registrationName: "AzureStack-cli" });
+    expect((await run("bridge", "status")).out).toMatch(/lag\s+0s/);
+    const ran = await run("--json", "bridge", "run");
+    expect(ran.code).toBe(0);
+    expect(JSON.parse(ran.out)).toMatchObject({ outcome: "UpToDate", batches: 0 });
+
+    expect((await run("registration", "update", "--reporting", "off")).code).toBe(0);
+    const refused = await run("registration", "update", "--billing-model", "PayAsYouUse");
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/cannot be turned off with the PayAsYouUse/);
+    expect((await run("registration", "update")).code).toBe(2);
+
+    const tok = await run("registration", "token", "--billing-model", "Capacity", "--reporting", "off");
+    expect(JSON.parse(Buffer.from(tok.out.trim(), "base64").toString())).toEqual({
+      billingModel: "Capacity",
+      usageReportingEnabled: false,
+    });
+    expect((await run("registration", "delete", "AzureStack-cli")).code).toBe(0);
+    expect((await run("registration", "get")).err).toMatch(/not registered/);
+  });
+
   it("exits 2 on usage errors", async () => {
     expect((await run("directory", "frobnicate")).code).toBe(2);
     expect((await run("directory", "create")).code).toBe(2);
     expect((await run("--help")).code).toBe(0);
   });
-});
-(globalThis as { __diag?: string[] }).__diag = [];
-import { afterAll as __afterAll } from "vitest";
-__afterAll(() => {
-  const d = (globalThis as { __diag?: string[] }).__diag ?? [];
-  if (d.length) require("node:fs").writeFileSync(`/tmp/cli-diag-${process.pid}.txt`, d.join("\n"));
 });

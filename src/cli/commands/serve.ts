@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { startBridgeLoop } from "../../bridge/worker.js";
 import type { Config } from "../../config.js";
 import { buildApp } from "../../http/app.js";
 import { openServices } from "../../services.js";
@@ -11,6 +12,7 @@ export async function serve(config: Config): Promise<void> {
   const app = await buildApp(svc);
   await app.listen({ port: config.port, host: config.host });
   const rollup = startRollupLoop(svc);
+  const bridge = startBridgeLoop(svc);
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
   const base = config.publicUrl ?? `http://localhost:${port}`;
@@ -40,6 +42,7 @@ export async function serve(config: Config): Promise<void> {
     try {
       await app.close();
       await rollup.stop();
+      await bridge.stop();
       await svc.close();
       svc.logger.info("stopped");
       process.exit(0);

@@ -6,6 +6,7 @@ import { type Column, printObject, printRows } from "../output.js";
 const columns: Column<Source>[] = [
   ["ID", (s) => s.id],
   ["NAME", (s) => s.name],
+  ["KIND", (s) => s.kind],
   ["CREATED", (s) => s.createdAt],
   ["DISABLED", (s) => s.disabledAt],
 ];
@@ -20,9 +21,17 @@ export function sourceCommand(program: Command): void {
   src
     .command("create <name>")
     .description("register a resource provider and print its API key (shown only once)")
-    .action(async (name: string, _o: unknown, cmd: Command) =>
+    .option(
+      "--kind <kind>",
+      "provider (a resource provider) or bridge (another cloud's usage bridge)",
+      "provider",
+    )
+    .action(async (name: string, o: { kind: string }, cmd: Command) =>
       withClient(cmd, async (c, g) => {
-        const created = await c.request<Source & { apiKey: string }>("POST", "/api/v1/sources", { name });
+        const created = await c.request<Source & { apiKey: string }>("POST", "/api/v1/sources", {
+          name,
+          ...(o.kind === "provider" ? {} : { kind: o.kind }),
+        });
         printObject(created, g);
         if (!g.json)
           process.stderr.write(

@@ -14,9 +14,11 @@ import { actorOf } from "../auth.js";
 import { commonErrors, errorBody, page, pageQuery } from "../schemas.js";
 import type { App } from "../types.js";
 
+const KINDS = ["provider", "bridge"] as const;
 const source = z.object({
   id: z.string(),
   name: z.string(),
+  kind: z.enum(KINDS),
   createdAt: z.string(),
   updatedAt: z.string(),
   disabledAt: z.string().nullable(),
@@ -47,8 +49,8 @@ export function registerSources(app: App, svc: Services): void {
       schema: {
         tags,
         description:
-          "Registers a resource provider. The answer carries its API key; tally shows it only this once.",
-        body: z.strictObject({ name }),
+          "Registers a resource provider (`kind: provider`, the default) or another cloud's usage bridge (`kind: bridge`, whose records may name the cloud's own subscription in `resourceUri`). The answer carries its API key; tally shows it only this once.",
+        body: z.strictObject({ name, kind: z.enum(KINDS).optional() }),
         response: { 201: source.extend({ apiKey: z.string() }), 409: errorBody, ...commonErrors },
       },
     },

@@ -42,7 +42,9 @@ export function registerUsageRecords(app: App, svc: Services): void {
         if (principal.kind !== "source" || principal.sourceSeq === undefined) {
           throw new DomainError("Forbidden", "only resource providers (sources) report usage.");
         }
-        return ingestBatch(svc, principal.sourceSeq, parseBatchBody(req));
+        return ingestBatch(svc, principal.sourceSeq, parseBatchBody(req), {
+          bridged: principal.sourceKind === "bridge",
+        });
       },
     );
   });
