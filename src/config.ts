@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./domain/time.js";
@@ -49,6 +50,50 @@ const positiveInt = (fallback: string, max: number) =>
       }
       return n;
     });
+
+const count = (fallback: string, min: number, max: number) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
+      if (!(n >= min && n <= max)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a whole number from ${min} to ${max}, got "${s}"`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const PROXY_KEYWORDS = ["loopback", "linklocal", "uniquelocal"];
+
+/** Addresses (IPv4/IPv6), CIDR ranges, or proxy-addr's keywords, comma-separated. */
+const proxyList = z
+  .string()
+  .optional()
+  .transform((s, ctx) => {
+    if (s === undefined) return undefined;
+    const items = s
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x !== "");
+    for (const item of items) {
+      const [addr = "", bits, extra] = item.split("/");
+      const family = isIP(addr);
+      const maxBits = family === 4 ? 32 : 128;
+      const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+      if (!(PROXY_KEYWORDS.includes(item) || (family !== 0 && okBits && extra === undefined))) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected IP addresses or CIDR ranges (or loopback, linklocal, uniquelocal), comma-separated; "${item}" is none`,
+        });
+        return z.NEVER;
+      }
+    }
+    return items.length ? items : undefined;
+  });
 
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
@@ -106,6 +151,11 @@ const schema = z.object({
   TALLY_INGEST_MAX_RECORDS: positiveInt("10000", 1_000_000),
   TALLY_INGEST_MAX_BYTES: byteSize("16MiB"),
   TALLY_SEAL_DELAY: duration("10s"),
+  TALLY_TLS_CERT: z.string().optional(),
+  TALLY_TLS_KEY: z.string().optional(),
+  TALLY_TRUSTED_PROXIES: proxyList,
+  TALLY_USAGE_API_CONCURRENCY: count("8", 1, 1024),
+  TALLY_USAGE_API_QUEUE: count("64", 0, 100_000),
   TALLY_SERVER: url("the URL of a tally server, such as https://tally.example.com:8443"),
   TALLY_TOKEN: z.string().optional(),
 });
@@ -131,6 +181,13 @@ export interface Config {
   ingestMaxBytes: number;
   /** How long after a reported hour ends before it is sealed (no record can still be stamped in it). */
   sealDelayMs: number;
+  /** PEM files: `serve` speaks HTTPS when both are set. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /** Proxies whose X-Forwarded-Proto/-Host (and -For) headers are believed; undefined: none. */
+  trustedProxies: string[] | undefined;
+  /** Usage-API queries answered at once, and queued beyond that before answering 503. */
+  usageApiConcurrency: number;
+  usageApiQueue: number;
   /** CLI: the server to talk to instead of the local database, and the token to use there. */
   server: string | undefined;
   token: string | undefined;
@@ -161,6 +218,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (c.TALLY_TOKEN_TTL > c.TALLY_TOKEN_MAX_TTL)
     problems.push("  TALLY_TOKEN_TTL: must not be longer than TALLY_TOKEN_MAX_TTL");
+  if ((c.TALLY_TLS_CERT === undefined) !== (c.TALLY_TLS_KEY === undefined))
+    problems.push(
+      `  ${c.TALLY_TLS_CERT === undefined ? "TALLY_TLS_CERT" : "TALLY_TLS_KEY"}: required together with ${c.TALLY_TLS_CERT === undefined ? "TALLY_TLS_KEY" : "TALLY_TLS_CERT"}`,
+    );
   if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join("\n")}`);
   const dataDir = resolve(c.TALLY_DATA_DIR);
   return {
@@ -192,6 +253,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestMaxRecords: c.TALLY_INGEST_MAX_RECORDS,
     ingestMaxBytes: c.TALLY_INGEST_MAX_BYTES,
     sealDelayMs: c.TALLY_SEAL_DELAY,
+    tls:
+      c.TALLY_TLS_CERT !== undefined && c.TALLY_TLS_KEY !== undefined
+        ? { certFile: resolve(c.TALLY_TLS_CERT), keyFile: resolve(c.TALLY_TLS_KEY) }
+        : undefined,
+    trustedProxies: c.TALLY_TRUSTED_PROXIES,
+    usageApiConcurrency: c.TALLY_USAGE_API_CONCURRENCY,
+    usageApiQueue: c.TALLY_USAGE_API_QUEUE,
     server: c.TALLY_SERVER,
     token: c.TALLY_TOKEN,
   };

@@ -49,14 +49,24 @@ function azureCodeOf(e: DomainError): string {
   }
 }
 
-export function sendAzureError(reply: FastifyReply, req: FastifyRequest, err: AzureError | DomainError): FastifyReply {
+export function sendAzureError(
+  reply: FastifyReply,
+  req: FastifyRequest,
+  err: AzureError | DomainError,
+): FastifyReply {
   const status = err instanceof AzureError ? err.status : httpStatus(err.code);
   const code = err instanceof AzureError ? err.code : azureCodeOf(err);
   if (status === 401) {
     const reason = err.message.replaceAll('"', "'");
-    void reply.header("www-authenticate", `Bearer realm="tally", error="invalid_token", error_description="${reason}"`);
+    void reply.header(
+      "www-authenticate",
+      `Bearer realm="tally", error="invalid_token", error_description="${reason}"`,
+    );
   }
   if (status === 503 && !reply.hasHeader("retry-after")) void reply.header("retry-after", "5");
   void reply.header("x-ms-request-id", String(req.id));
-  return reply.status(status).type("application/json; charset=utf-8").send({ error: { code, message: err.message } });
+  return reply
+    .status(status)
+    .type("application/json; charset=utf-8")
+    .send({ error: { code, message: err.message } });
 }

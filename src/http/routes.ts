@@ -1,5 +1,6 @@
 import type { Services } from "../services.js";
 import { registerAuditLog } from "./routes/audit-log.js";
+import { registerAzureUsage } from "./routes/azure-usage.js";
 import { registerDirectories } from "./routes/directories.js";
 import { registerEnrollmentPolicies } from "./routes/enrollment-policies.js";
 import { registerHealth } from "./routes/health.js";
@@ -31,4 +32,5 @@ export function registerRoutes(app: App, svc: Services): void {
   registerRoleDefinitions(app);
   registerEnrollmentPolicies(app, svc);
   registerAuditLog(app, svc);
+  registerAzureUsage(app, svc);
 }
