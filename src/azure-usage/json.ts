@@ -1,13 +1,55 @@
 import { type AzureGranularity, formatAzureInstant, granularityName } from "../domain/azure-query.js";
-import type { AzureAggregate } from "./service.js";
+import { formatQuantity, joinQuantity } from "../domain/quantity.js";
+import { DAY, HOUR } from "../domain/time.js";
+import type { AzurePage } from "./service.js";
 
 /** The resource provider namespace items are typed with: the tenant's or the operator's. */
 export type UsageNamespace = "Microsoft.Commerce" | "Microsoft.Commerce.Admin";
 
-/** `20261123_1300`: the usage bucket in an item's name. */
-function bucketName(t: number): string {
-  const s = new Date(t).toISOString();
-  return `${s.slice(0, 4)}${s.slice(5, 7)}${s.slice(8, 10)}_${s.slice(11, 13)}${s.slice(14, 16)}`;
+interface BucketText {
+  /** `"usageStartTime":"…","usageEndTime":"…"` */
+  times: string;
+  /** `Hourly_20261123_1300` */
+  name: string;
+}
+
+// A page repeats few buckets (a month has 744 hours, 31 days); their text is made once per process.
+const bucketTexts = { hourly: new Map<number, BucketText>(), daily: new Map<number, BucketText>() };
+
+function bucketText(g: AzureGranularity, t: number): BucketText {
+  const cache = bucketTexts[g];
+  let b = cache.get(t);
+  if (b === undefined) {
+    const s = new Date(t).toISOString();
+    b = {
+      times: `"usageStartTime":"${formatAzureInstant(t)}","usageEndTime":"${formatAzureInstant(t + (g === "hourly" ? HOUR : DAY))}"`,
+      name: `${granularityName(g)}_${s.slice(0, 4)}${s.slice(5, 7)}${s.slice(8, 10)}_${s.slice(11, 13)}${s.slice(14, 16)}`,
+    };
+    if (cache.size >= 50_000) cache.clear();
+    cache.set(t, b);
+  }
+  return b;
+}
+
+const SCALE = 1e10;
+
+/**
+ * The exact decimal text of summed quantity columns: in plain numbers while both sums are well
+ * inside the doubles' exact integers (the usual case), else through bigint.
+ */
+export function quantityText(units: string, frac: string): string {
+  if (units.length > 15 || frac.length > 15) return formatQuantity(joinQuantity(units, frac));
+  const f = Number(frac);
+  const whole = Number(units) + Math.floor(f / SCALE);
+  let rest = f % SCALE;
+  if (rest === 0) return String(whole);
+  let digits = 10;
+  while (rest % 10 === 0) {
+    rest /= 10;
+    digits--;
+  }
+  const text = String(rest);
+  return `${whole}.${"0".repeat(digits - text.length)}${text}`;
 }
 
 /**
@@ -22,22 +64,48 @@ function bucketName(t: number): string {
  * The documented name `{subscriptionId}-{meterId}` is not unique when several resources share a
  * meter, or a query spans several buckets; the granularity, the bucket and the instance's content
  * hash are appended to it (`…-Hourly_20261123_1300_3f2a…`), keeping the documented prefix.
+ * Subscription ids are GUIDs and meter ids catalogue GUIDs (validated on the way in): they need
+ * no escaping.
  */
 export function pageJson(
-  items: readonly AzureAggregate[],
+  page: Pick<AzurePage, "rows" | "subscriptions" | "meters" | "instances">,
   o: { namespace: UsageNamespace; granularity: AzureGranularity; nextLink: string | undefined },
 ): string {
   const type = `${o.namespace}/UsageAggregate`;
-  const g = granularityName(o.granularity);
-  const parts: string[] = new Array(items.length);
-  for (let k = 0; k < items.length; k++) {
-    const a = items[k]!;
-    const name = `${a.subscriptionId}-${a.meterId}-${g}_${bucketName(a.usageStart)}_${a.instanceTag}`;
+  // The text around each item's variable parts, made once per subscription, meter and instance.
+  const subText = new Map<number, { head: string; mid: string }>();
+  const meterText = new Map<number, { name: string; tail: string }>();
+  const instText = new Map<number, { tag: string; data: string }>();
+  const parts: string[] = new Array(page.rows.length);
+  for (let k = 0; k < page.rows.length; k++) {
+    const r = page.rows[k]!;
+    const [s, b, m, i] = r.key;
+    let st = subText.get(s);
+    let mt = meterText.get(m);
+    let it = instText.get(i);
+    if (st === undefined || mt === undefined || it === undefined) {
+      const sub = page.subscriptions.get(s);
+      const meter = page.meters.get(m);
+      const inst = page.instances.get(i);
+      if (sub === undefined || meter === undefined || inst === undefined)
+        throw new Error(`aggregate ${r.key.join("/")} refers to a missing row`);
+      st ??= {
+        head: `{"id":"/subscriptions/${sub}/providers/${type}/${sub}-`,
+        mid: `","type":"${type}","properties":{"subscriptionId":"${sub}",`,
+      };
+      mt ??= { name: `${meter}-`, tail: `,"meterId":"${meter}"}}` };
+      it ??= { tag: `_${inst.tag}`, data: `,"instanceData":${inst.json},"quantity":` };
+      subText.set(s, st);
+      meterText.set(m, mt);
+      instText.set(i, it);
+    }
+    const bucket = bucketText(o.granularity, b);
+    // name = {subscriptionId}-{meterId}-{bucket}_{instance}; the id ends with it, `name` repeats it.
+    const tail = `${mt.name}${bucket.name}${it.tag}`;
+    const sub = page.subscriptions.get(s)!;
     parts[k] =
-      `{"id":"/subscriptions/${a.subscriptionId}/providers/${type}/${name}","name":"${name}","type":"${type}",` +
-      `"properties":{"subscriptionId":"${a.subscriptionId}","usageStartTime":"${formatAzureInstant(a.usageStart)}",` +
-      `"usageEndTime":"${formatAzureInstant(a.usageEnd)}","instanceData":${JSON.stringify(a.instanceData)},` +
-      `"quantity":${a.quantity},"meterId":"${a.meterId}"}}`;
+      `${st.head}${tail}","name":"${sub}-${tail}${st.mid}${bucket.times}${it.data}` +
+      `${quantityText(r.units, r.frac)}${mt.tail}`;
   }
   const next = o.nextLink === undefined ? "" : `,"nextLink":${JSON.stringify(o.nextLink)}`;
   return `{"value":[${parts.join(",")}]${next}}`;

@@ -1,14 +1,13 @@
-import { formatQuantity, joinQuantity } from "../domain/quantity.js";
 import type { SubscriptionScope } from "../domain/scope.js";
-import { DAY, HOUR, toIso } from "../domain/time.js";
+import { toIso } from "../domain/time.js";
 import type { ProviderRow } from "../providers/repository.js";
 import type { Services } from "../services.js";
 import type { SubscriptionRow } from "../subscriptions/repository.js";
 import { noteAnswered, readUsageClock } from "../usage/clock.js";
-import { type AggregateRow, fetchAggregates } from "../usage/query.js";
+import { type AggregateQuery, type AggregateRow, fetchAggregates, type RowKey } from "../usage/query.js";
 import { type SubscriptionFilter, subscriptionSeqs } from "../usage/scope.js";
 import { closedUntil } from "../usage/service.js";
-import { UsageApiError } from "./errors.js";
+import { invalidProperty, UsageApiError } from "./errors.js";
 import type { AzureQuery } from "./request.js";
 import type { TokenState } from "./token.js";
 
@@ -21,22 +20,24 @@ export type UsageTarget =
   /** Operator API: the direct tenants of the provider whose provider subscription is in the path. */
   | { kind: "operator"; provider: ProviderRow };
 
-/** One usage aggregate as the usage APIs answer it, every value already in its wire form. */
-export interface AzureAggregate {
-  subscriptionId: string;
-  meterId: string;
-  usageStart: number;
-  usageEnd: number;
-  /** The `instanceData` JSON text (`{"Microsoft.Resources":{…}}`), stored JSON embedded verbatim. */
-  instanceData: string;
+/** An instance's part of the answer, built once per instance and page. */
+export interface InstanceText {
+  /** `instanceData` as a JSON string literal (quotes and escapes included), ready to be written. */
+  json: string;
   /** 16 hex digits of the instance's content hash: part of the item's unique name. */
-  instanceTag: string;
-  /** Exact decimal text (written as a JSON number). */
-  quantity: string;
+  tag: string;
 }
 
+/**
+ * One page of aggregates with what the wire form needs to name them: public subscription ids,
+ * catalogue meter ids and instance texts, by internal key. The serializer writes straight from
+ * this, so a page allocates no per-item objects beyond the rows themselves.
+ */
 export interface AzurePage {
-  items: AzureAggregate[];
+  rows: AggregateRow[];
+  subscriptions: ReadonlyMap<number, string>;
+  meters: ReadonlyMap<number, string>;
+  instances: ReadonlyMap<number, InstanceText>;
   /** The state to continue from, when more aggregates follow. */
   next: TokenState | null;
 }
@@ -44,9 +45,15 @@ export interface AzurePage {
 /**
  * The subscriptions a query reads, scoped in the repository: the tenant API's one subscription;
  * the operator API's direct tenants of the provider (deleted ones included, the provider's own
- * provider subscription excluded), or the one of them `subscriberId` names.
+ * provider subscription excluded), or the one of them `subscriberId` names. A provider with
+ * thousands of tenants is read a window of keys at a time (`window`), from the continuation key on.
  */
-async function scopeOf(deps: Deps, target: UsageTarget, q: AzureQuery): Promise<number[]> {
+async function scopeOf(
+  deps: Deps,
+  target: UsageTarget,
+  q: AzureQuery,
+  window?: { fromSeq: number; limit: number },
+): Promise<number[]> {
   let scope: SubscriptionScope;
   let filter: SubscriptionFilter;
   if (target.kind === "tenant") {
@@ -58,16 +65,10 @@ async function scopeOf(deps: Deps, target: UsageTarget, q: AzureQuery): Promise<
       directProviderId: target.provider.id,
       excludeIds: [target.provider.subscription_id],
       ...(q.subscriberId !== undefined ? { subscriptionId: q.subscriberId } : {}),
+      ...(window ?? {}),
     };
   }
-  const seqs = await subscriptionSeqs(deps.store.db, scope, filter);
-  if (q.subscriberId !== undefined && seqs.length === 0)
-    throw new UsageApiError(
-      400,
-      "SubscriberIdIsNotDirectTenant",
-      `The subscription '${q.subscriberId}' is not a direct tenant of the provider subscription '${q.pathSubscriptionId}'.`,
-    );
-  return seqs;
+  return subscriptionSeqs(deps.store.db, scope, filter);
 }
 
 /**
@@ -96,14 +97,8 @@ async function requireClosed(deps: Deps, q: AzureQuery): Promise<{ answeredFrom:
   return { answeredFrom: c.answeredFrom };
 }
 
-interface InstanceText {
-  data: string;
-  tag: string;
-}
-
 const jsonOrNull = (s: string | null) => (s === null || s === "" ? "null" : s);
 
-/** The `instanceData` text of each instance, built once per instance and page. */
 async function instanceTexts(deps: Deps, seqs: number[]): Promise<Map<number, InstanceText>> {
   const out = new Map<number, InstanceText>();
   for (let i = 0; i < seqs.length; i += 500) {
@@ -113,43 +108,63 @@ async function instanceTexts(deps: Deps, seqs: number[]): Promise<Map<number, In
       .where("seq", "in", seqs.slice(i, i + 500))
       .execute();
     for (const r of rows) {
-      // tags and additionalInfo are stored as compact JSON text: embedded as they are, their exact
-      // numbers keep every digit. Key order and nulls as the documentation's example (§2.7).
+      // tags and additionalInfo are stored as compact JSON text and embedded as they are (every
+      // digit of their numbers kept); key order and nulls as the documentation's example (§2.7).
       const data =
         `{"Microsoft.Resources":{"resourceUri":${JSON.stringify(r.resource_uri)},` +
         `"location":${r.location === null ? "null" : JSON.stringify(r.location)},` +
         `"tags":${jsonOrNull(r.tags)},"additionalInfo":${jsonOrNull(r.additional_info)}}}`;
-      out.set(Number(r.seq), { data, tag: r.instance_hash.slice(0, 16) });
+      out.set(Number(r.seq), { json: JSON.stringify(data), tag: r.instance_hash.slice(0, 16) });
     }
   }
   return out;
 }
 
-async function toAggregates(deps: Deps, rows: AggregateRow[], q: AzureQuery): Promise<AzureAggregate[]> {
-  const subIds = await deps.catalog.subscriptionIds(rows.map((r) => r.key[0]));
-  const meters = new Map<number, string>();
-  for (const m of new Set(rows.map((r) => r.key[2]))) {
-    const meter = await deps.catalog.meterBySeq(m);
-    if (!meter) throw new Error(`meter seq ${m} is not in the catalogue`);
-    meters.set(m, meter.id);
-  }
-  const instances = await instanceTexts(deps, [...new Set(rows.map((r) => r.key[3]))]);
-  const size = q.granularity === "hourly" ? HOUR : DAY;
-  return rows.map((r) => {
-    const [s, b, m, i] = r.key;
-    const inst = instances.get(i);
-    const sub = subIds.get(s);
-    if (!inst || sub === undefined) throw new Error(`aggregate ${r.key.join("/")} refers to a missing row`);
-    return {
-      subscriptionId: sub,
-      meterId: meters.get(m)!,
-      usageStart: b,
-      usageEnd: b + size,
-      instanceData: inst.data,
-      instanceTag: inst.tag,
-      quantity: formatQuantity(joinQuantity(r.units, r.frac)),
-    };
+/**
+ * The rows of one page. The operator API's provider may have thousands of direct tenants: their
+ * keys are loaded a window at a time from the continuation key on (64, then growing), and each
+ * window read with the shared aggregate query, until the page is full or the tenants run out.
+ */
+async function pageRows(
+  deps: Deps,
+  target: UsageTarget,
+  q: AzureQuery,
+  limit: number,
+): Promise<AggregateRow[]> {
+  const query = (subscriptionSeqs: number[]): AggregateQuery => ({
+    basis: "reported",
+    granularity: q.granularity,
+    from: q.from,
+    to: q.to,
+    subscriptionSeqs,
+    groupBy: "instance",
   });
+  if (target.kind === "tenant" || q.subscriberId !== undefined) {
+    const seqs = await scopeOf(deps, target, q);
+    if (seqs.length === 0)
+      throw new UsageApiError(
+        400,
+        "SubscriberIdIsNotDirectTenant",
+        `The subscription '${q.subscriberId}' is not a direct tenant of the provider subscription '${q.pathSubscriptionId}'.`,
+      );
+    if (q.after !== null && q.after[0] !== seqs[0])
+      throw invalidProperty("The continuationToken belongs to another query.");
+    return fetchAggregates(deps.store, query(seqs), q.after, limit);
+  }
+  const out: AggregateRow[] = [];
+  let after: RowKey | null = q.after;
+  let fromSeq = after === null ? 0 : after[0];
+  for (let size = 64; out.length < limit; size = Math.min(size * 4, 4096)) {
+    const seqs = await scopeOf(deps, target, q, { fromSeq, limit: size });
+    if (seqs.length === 0) break;
+    // fetchAggregates continues inside the key's subscription: only while that one is in scope.
+    if (after !== null && seqs[0] !== after[0]) after = null;
+    out.push(...(await fetchAggregates(deps.store, query(seqs), after, limit - out.length)));
+    if (seqs.length < size) break;
+    fromSeq = seqs.at(-1)! + 1;
+    after = null;
+  }
+  return out;
 }
 
 /**
@@ -165,28 +180,26 @@ export async function answerPage(
   q: AzureQuery,
   limit: number,
 ): Promise<AzurePage> {
-  const seqs = await scopeOf(deps, target, q);
   const { answeredFrom } = await requireClosed(deps, q);
   // Protects the window from history imports from now on (a no-op write skipped when already covered).
   if (answeredFrom === null || answeredFrom > q.from) await noteAnswered(deps.store.db, q.from);
-  const rows = await fetchAggregates(
-    deps.store,
-    {
-      basis: "reported",
-      granularity: q.granularity,
-      from: q.from,
-      to: q.to,
-      subscriptionSeqs: seqs,
-      groupBy: "instance",
-    },
-    q.after,
-    limit + 1,
-  );
-  const more = rows.length > limit;
-  const page = more ? rows.slice(0, limit) : rows;
-  const last = page.at(-1);
+  const fetched = await pageRows(deps, target, q, limit + 1);
+  const more = fetched.length > limit;
+  const rows = more ? fetched.slice(0, limit) : fetched;
+  const subscriptions = await deps.catalog.subscriptionIds(new Set(rows.map((r) => r.key[0])));
+  const meters = new Map<number, string>();
+  for (const m of new Set(rows.map((r) => r.key[2]))) {
+    const meter = await deps.catalog.meterBySeq(m);
+    if (!meter) throw new Error(`meter seq ${m} is not in the catalogue`);
+    meters.set(m, meter.id);
+  }
+  const instances = await instanceTexts(deps, [...new Set(rows.map((r) => r.key[3]))]);
+  const last = rows.at(-1);
   return {
-    items: await toAggregates(deps, page, q),
+    rows,
+    subscriptions,
+    meters,
+    instances,
     next:
       more && last
         ? {

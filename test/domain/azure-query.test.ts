@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Gate, Overloaded } from "../../src/azure-usage/gate.js";
+import { quantityText } from "../../src/azure-usage/json.js";
 import { decodeToken, encodeToken, type TokenState } from "../../src/azure-usage/token.js";
 import {
   formatAzureInstant,
@@ -10,6 +11,7 @@ import {
   parseRawQuery,
   type RawQuery,
 } from "../../src/domain/azure-query.js";
+import { formatQuantity, joinQuantity } from "../../src/domain/quantity.js";
 import { canonicalAzurePath } from "../../src/http/azure-paths.js";
 
 const at = Date.UTC(2019, 11, 30);
@@ -195,5 +197,26 @@ describe("the usage-API gate", () => {
       })
       .catch(() => undefined);
     expect(gate.inFlight).toBe(0);
+  });
+});
+
+describe("quantity text", () => {
+  it("writes summed columns exactly, carrying the fraction, on the fast path and beyond it", () => {
+    expect(quantityText("0", "0")).toBe("0");
+    expect(quantityText("0", "1")).toBe("0.0000000001");
+    expect(quantityText("2", "4000000000")).toBe("2.4");
+    expect(quantityText("1", "25000000000")).toBe("3.5");
+    expect(quantityText("999999999999999", "19999999999")).toBe("1000000000000000.9999999999");
+    expect(quantityText("123456789012345678", "100")).toBe("123456789012345678.00000001");
+    let a = 7;
+    const next = () => {
+      a = (a * 1103515245 + 12345) % 2147483648;
+      return a;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const units = String(next() % 10 ** (1 + (i % 15)));
+      const frac = String((next() * 7919 + next()) % 10 ** (1 + (i % 14)));
+      expect(quantityText(units, frac), `${units} ${frac}`).toBe(formatQuantity(joinQuantity(units, frac)));
+    }
   });
 });
