@@ -6,7 +6,7 @@ import { benchUsageApi, type UsageApiFigures } from "./usage-api.js";
 
 /**
  * `npm run bench [-- --records N --postgres URL --only ingest|usage-api --skip-ingest
- * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-sqlite-only]`: measures tally next to
+ * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-databases sqlite,postgres]`: measures tally next to
  * the raw database in the same run and writes bench/results/<date>.json. Targets: DESIGN.md §5.
  */
 const { values } = parseArgs({
@@ -20,7 +20,7 @@ const { values } = parseArgs({
     "skip-ingest": { type: "boolean", default: false },
     "usage-subscriptions": { type: "string", default: "10000" },
     "usage-keep": { type: "string" },
-    "usage-sqlite-only": { type: "boolean", default: false },
+    "usage-databases": { type: "string", default: "sqlite,postgres" },
   },
 });
 
@@ -76,8 +76,10 @@ const USAGE_TARGET = { p50Ms: 5, p99Ms: 20 };
 
 if (runs("usage-api")) {
   log("usage API: 1,000-aggregate pages over a month of hourly aggregates for every subscription");
+  const wanted = values["usage-databases"].split(",").map((d) => d.trim());
   for (const database of ["sqlite", "postgres"] as const) {
-    if (database === "postgres" && (!postgresUrl || values["usage-sqlite-only"])) {
+    if (!wanted.includes(database)) continue;
+    if (database === "postgres" && !postgresUrl) {
       log("  postgres: skipped (give --postgres URL or TALLY_BENCH_POSTGRES_URL)");
       continue;
     }
@@ -87,7 +89,7 @@ if (runs("usage-api")) {
       ...(database === "postgres" ? { postgresUrl: postgresUrl! } : {}),
       subscriptions: Number(values["usage-subscriptions"]),
       ...(values["usage-keep"]
-        ? { keep: `${values["usage-keep"]}${database === "postgres" ? "" : "-sqlite"}` }
+        ? { keep: database === "postgres" ? "tally_bench_usage_keep" : `${values["usage-keep"]}-sqlite` }
         : {}),
       log,
     });
@@ -108,7 +110,12 @@ const file = join(dir, `${new Date().toISOString().slice(0, 10)}.json`);
 const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Partial<typeof results>) : {};
 const merged = {
   ingest: runs("ingest") ? results.ingest : (earlier.ingest ?? []),
-  usageApi: runs("usage-api") ? results.usageApi : (earlier.usageApi ?? []),
+  usageApi: [
+    ...(earlier.usageApi ?? []).filter(
+      (e) => !(runs("usage-api") && results.usageApi.some((r) => r.database === e.database)),
+    ),
+    ...results.usageApi,
+  ],
 };
 writeFileSync(
   file,

@@ -1,12 +1,11 @@
+import { spawn } from "node:child_process";
 import { hash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
-import { ManualClock } from "../src/clock.js";
 import { loadConfig } from "../src/config.js";
-import { buildApp } from "../src/http/app.js";
-import type { App } from "../src/http/types.js";
 import { createLogger, openServices, type Services } from "../src/services.js";
 import { openStore } from "../src/storage/database.js";
 import { BENCH_METERS, type BenchHourly, rng, subscriptionMonth } from "./data.js";
@@ -17,6 +16,14 @@ export interface PageFigures {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** The server process's CPU time per page (all its threads, GC included), mean over the phase: what a page costs, contention aside. */
+  serverCpuMsPerPage?: number | null;
+}
+
+/** One timed request: wall-clock and the process's CPU time. */
+interface Sample {
+  ms: number;
+  cpu: number;
 }
 
 export interface UsageApiFigures {
@@ -28,6 +35,8 @@ export interface UsageApiFigures {
   /** The same-run baseline: one index-ordered read of 1,000 hourly rows at a random key. */
   rawPage: PageFigures;
   pages: PageFigures[];
+  /** 1-minute load average when the measurements started and ended, and the cores: other work on the machine shows in the wall-clock figures, not in the CPU ones. */
+  load: { start: number; end: number; cores: number };
   /** Following nextLink through a whole month of every subscription, hourly, as the operator. */
   walk: {
     pages: number;
@@ -40,10 +49,13 @@ export interface UsageApiFigures {
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
-const MONTH = Date.UTC(2026, 9, 1); // October 2026: 744 hours
-const MONTH_HOURS = 31 * 24;
-const NOW = MONTH + MONTH_HOURS * HOUR + 4 * DAY; // every late report is in, and closed
+/** The month of usage: the one before last, so that it and its late reports are long closed on the server's clock. */
+function benchMonth(now = new Date()): { start: number; hours: number } {
+  const start = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 2, 1);
+  return { start, hours: (Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1) - start) / HOUR };
+}
 const MARKER = "bench_usage_store";
+const BIN = join(import.meta.dirname, "..", "..", "bin", "tally.js");
 
 const subscriptionGuid = (i: number) =>
   `${(0x10000000 + i).toString(16)}-0000-4000-8000-${i.toString(16).padStart(12, "0")}`;
@@ -63,8 +75,8 @@ const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
-function figures(name: string, samples: number[]): PageFigures {
-  const s = [...samples].sort((a, b) => a - b);
+function figures(name: string, samples: Sample[]): PageFigures {
+  const s = samples.map((x) => x.ms).sort((a, b) => a - b);
   return {
     name,
     pages: s.length,
@@ -74,15 +86,29 @@ function figures(name: string, samples: number[]): PageFigures {
   };
 }
 
+async function measure(f: () => Promise<unknown>): Promise<Sample> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await f();
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { ms, cpu: (c.user + c.system) / 1000 };
+}
+
 /**
  * Writes a month of hourly aggregates for `subscriptions` tenants of the root provider straight
  * through the storage layer (subscriptions, usage_instances, usage_hourly, usage_daily,
  * usage_reported_bounds, usage_clock), in key order and in large transactions: what ingest and
  * the rollup would have produced, without spending an hour producing it.
  */
-async function buildStore(svc: Services, subscriptions: number, log: (s: string) => void) {
+async function buildStore(
+  svc: Services,
+  subscriptions: number,
+  month: { start: number; hours: number },
+  log: (s: string) => void,
+) {
   const db = svc.store.db;
-  const now = NOW;
+  const now = month.start + month.hours * HOUR + 4 * DAY; // every late report is in
   const dir = "0ffe1ce0-0000-4000-8000-000000000001";
   await db
     .insertInto("directories")
@@ -141,13 +167,13 @@ async function buildStore(svc: Services, subscriptions: number, log: (s: string)
     for (let k = i; k < Math.min(i + CHUNK, subscriptions); k++) {
       const id = subscriptionGuid(k);
       const seq = subSeq.get(id)!;
-      const month = subscriptionMonth(rand, id, MONTH, MONTH_HOURS);
+      const usage = subscriptionMonth(rand, id, month.start, month.hours);
       const base = nextInstance;
-      nextInstance += month.instances.length;
-      for (const [j, x] of month.instances.entries())
+      nextInstance += usage.instances.length;
+      for (const [j, x] of usage.instances.entries())
         inst.push([base + j, seq, instanceHash(x), x.resourceUri, x.location, x.tags, x.additionalInfo]);
       const key = (r: BenchHourly) => [r.hour, meters[r.meter]!, base + r.instance] as const;
-      const sorted = month.rows
+      const sorted = usage.rows
         .map((r) => ({ r, k: key(r) }))
         .sort((a, b) => a.k[0] - b.k[0] || a.k[1] - b.k[1] || a.k[2] - b.k[2]);
       const days = new Map<string, number[]>();
@@ -224,47 +250,103 @@ async function buildStore(svc: Services, subscriptions: number, log: (s: string)
       )
       .execute();
   }
-  const closed = NOW - (NOW % HOUR) - HOUR;
+  const closed = now - (now % HOUR) - HOUR;
   await sql`update usage_clock set value = ${closed} where name in ('sealed_until', 'rolled_up_until')`.execute(
     db,
   );
   if (svc.store.dialect === "postgres") {
     await sql`select setval(pg_get_serial_sequence('usage_instances', 'seq'), ${nextInstance})`.execute(db);
+    // What autovacuum would have done by now: statistics, and the visibility map that lets the
+    // usage query read the aggregate table's primary key alone (an index-only scan).
+    await sql`vacuum analyze usage_hourly`.execute(db);
+    await sql`vacuum analyze usage_daily`.execute(db);
     await sql`analyze`.execute(db);
   }
   await db
     .insertInto("meta")
-    .values({ key: MARKER, value: JSON.stringify({ subscriptions, hourlyRows, dailyRows }) })
+    .values({ key: MARKER, value: JSON.stringify({ subscriptions, hourlyRows, dailyRows, month }) })
     .execute();
   return { hourlyRows, dailyRows, seconds: (performance.now() - started) / 1000 };
 }
 
-/** One page through `inject`; `ms` is the time to the complete answer (reading it afterwards is not counted). */
-async function page(
-  app: App,
-  auth: string,
-  url: string,
-): Promise<{ nextLink?: string; count: number; body: string; ms: number }> {
-  const t0 = performance.now();
-  const r = await app.inject({ method: "GET", url, headers: { authorization: auth } });
-  const ms = performance.now() - t0;
-  if (r.statusCode !== 200) throw new Error(`${url}: ${r.statusCode} ${r.body.slice(0, 300)}`);
-  const m = /,"nextLink":"([^"]+)"\}$/.exec(r.body.slice(-2000));
-  const count = r.body === '{"value":[]}' ? 0 : r.body.split('"type":').length - 1;
-  return { ...(m ? { nextLink: m[1]! } : {}), count, body: r.body, ms };
+/** The server under test: `tally serve` in its own process, on the built store. */
+async function startServer(
+  env: NodeJS.ProcessEnv,
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, "serve"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      err += d.toString();
+      const m = /tally is running at (http:\/\/\S+)/.exec(err);
+      if (m) resolve(m[1]!);
+    });
+    child.on("exit", (c) => reject(new Error(`server exited (${c}): ${err}`)));
+  });
+  return {
+    url,
+    pid: child.pid!,
+    stop: () =>
+      new Promise((r) => {
+        child.on("exit", () => r());
+        child.kill("SIGTERM");
+      }),
+  };
 }
 
-const pathOf = (link: string) => {
-  const u = new URL(link);
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; undefined elsewhere). */
+function processCpuMs(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One page over HTTP (keep-alive, one connection): the time from sending the request to the last
+ * byte of the answer. The body is kept as bytes; reading it afterwards is not counted.
+ */
+function httpPage(
+  agent: Agent,
+  base: string,
+  auth: string,
+  path: string,
+): Promise<{ ms: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = request(`${base}${path}`, { agent, headers: { authorization: auth } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const ms = performance.now() - t0;
+        const body = Buffer.concat(chunks);
+        if (res.statusCode !== 200)
+          reject(new Error(`${path}: ${res.statusCode} ${body.toString().slice(0, 300)}`));
+        else resolve({ ms, body });
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** The next page's path and query, copied out of the page's last bytes. */
+function nextPath(body: Buffer): string | undefined {
+  const m = /,"nextLink":"([^"]+)"\}$/.exec(body.subarray(Math.max(0, body.length - 2000)).toString());
+  if (!m) return undefined;
+  const u = new URL(m[1]!);
   return u.pathname + u.search;
-};
+}
 
 /**
  * The usage API over a store of ~10M hourly aggregates (10k subscriptions, a month): one
  * 1,000-aggregate page at many offsets (p50, p99), for the operator and tenants, Daily and Hourly;
  * the raw indexed read of a page as the same run's baseline; and a full walk of the month for all
- * subscriptions through nextLink. Requests go through `inject`: routing, authentication,
- * authorization, the query, and the JSON text, without the kernel's TCP round trip.
+ * subscriptions through nextLink, its total checked against one SQL sum. The server is `tally
+ * serve` in its own process; the client sends one request at a time over a keep-alive connection
+ * and times each to its last byte; the server's CPU time is read per phase.
  */
 export async function benchUsageApi(opts: {
   database: "sqlite" | "postgres";
@@ -279,156 +361,202 @@ export async function benchUsageApi(opts: {
   mkdirSync(dataDir, { recursive: true });
   const schema =
     opts.database === "postgres" ? (opts.keep ?? `tally_bench_usage_${Date.now().toString(36)}`) : undefined;
-  const config = loadConfig({
+  const databaseUrl =
+    opts.database === "postgres"
+      ? (() => {
+          const u = new URL(opts.postgresUrl!);
+          u.searchParams.set("options", `-c search_path=${schema}`);
+          return u.toString();
+        })()
+      : join(dataDir, "tally.db");
+  const env = {
+    ...process.env,
     TALLY_DATA_DIR: dataDir,
+    TALLY_DATABASE_URL: databaseUrl,
     TALLY_LOG_LEVEL: "warn",
-    ...(opts.database === "postgres" ? { TALLY_DATABASE_URL: opts.postgresUrl! } : {}),
-  });
+    TALLY_PORT: "0",
+    TALLY_HOST: "127.0.0.1",
+  };
   const reuse =
     opts.keep !== undefined && (opts.database === "postgres" || existsSync(join(dataDir, "tally.db")));
-  const svc = await openServices(config, {
+  if (schema) await (await openStore({ url: opts.postgresUrl!, schema })).close();
+  let month = benchMonth();
+  const svc = await openServices(loadConfig(env), {
     migrate: true,
-    clock: new ManualClock(NOW),
     logger: createLogger({ logLevel: "warn" }),
-    ...(schema ? { schema } : {}),
   });
   try {
     const marker = reuse
       ? await svc.store.db.selectFrom("meta").select("value").where("key", "=", MARKER).executeTakeFirst()
       : undefined;
     let built: { hourlyRows: number; dailyRows: number; seconds: number | null };
-    if (marker && JSON.parse(marker.value).subscriptions === opts.subscriptions) {
-      built = { ...JSON.parse(marker.value), seconds: null };
+    if (
+      marker &&
+      JSON.parse(marker.value).subscriptions === opts.subscriptions &&
+      JSON.parse(marker.value).month !== undefined
+    ) {
+      const m = JSON.parse(marker.value) as { hourlyRows: number; dailyRows: number; month: typeof month };
+      built = { ...m, seconds: null };
+      month = m.month;
       opts.log(`  reusing the store in ${schema ?? dataDir}`);
     } else {
       opts.log(
         `  building ${opts.subscriptions.toLocaleString("en")} subscriptions × a month of hourly aggregates…`,
       );
-      built = await buildStore(svc, opts.subscriptions, opts.log);
+      built = await buildStore(svc, opts.subscriptions, month, opts.log);
       opts.log(
         `  built ${built.hourlyRows.toLocaleString("en")} hourly and ${built.dailyRows.toLocaleString("en")} daily rows in ${built.seconds!.toFixed(0)} s`,
       );
     }
-
-    const app = await buildApp(svc);
-    await app.ready();
+    const monthEnd = month.start + month.hours * HOUR;
     const auth = `Bearer ${await svc.tokens.sign({ subject: svc.system.operatorPrincipalId, ttlMs: DAY })}`;
     const dps = svc.system.defaultProviderSubscriptionId;
     const window = (g: string) =>
-      `reportedStartTime=${new Date(MONTH).toISOString()}&reportedEndTime=${new Date(MONTH + MONTH_HOURS * HOUR).toISOString()}&aggregationGranularity=${g}&api-version=2015-06-01-preview`;
+      `reportedStartTime=${new Date(month.start).toISOString()}&reportedEndTime=${new Date(monthEnd).toISOString()}&aggregationGranularity=${g}&api-version=2015-06-01-preview`;
     const operatorUrl = (g: string) =>
       `/subscriptions/${dps}/providers/Microsoft.Commerce.Admin/subscriberUsageAggregates?${window(g)}`;
     const tenantUrl = (sub: string, g: string) =>
       `/subscriptions/${sub}/providers/Microsoft.Commerce/UsageAggregates?${window(g)}`;
 
-    // Warm-up: JIT, caches, the token secret.
-    for (let i = 0; i < 20; i++) await page(app, auth, tenantUrl(subscriptionGuid(i), "Hourly"));
-
-    // The raw baseline: 1,000 rows in key order from a random key, on the same connection pool.
+    // The raw baseline: 1,000 rows in key order from a random key, through the same driver.
     const rand = rng(99);
-    const raw: number[] = [];
+    const raw: Sample[] = [];
     const subSeqs = (
       await svc.store.db.selectFrom("subscriptions").select("seq").orderBy("seq").execute()
     ).map((r) => Number(r.seq));
     for (let i = 0; i < 500; i++) {
       const s = subSeqs[Math.floor(rand() * subSeqs.length)]!;
-      const t0 = performance.now();
-      await sql`select subscription_seq, usage_hour, meter_seq, instance_seq, reported_hour, q_units, q_frac from usage_hourly
-            where (subscription_seq, usage_hour) >= (${s}, ${MONTH}) order by subscription_seq, usage_hour, meter_seq, instance_seq, reported_hour
-            limit 1000`.execute(svc.store.db);
-      const ms = performance.now() - t0;
-      raw.push(ms);
+      raw.push(
+        await measure(() =>
+          sql`select subscription_seq, usage_hour, meter_seq, instance_seq, reported_hour, q_units, q_frac from usage_hourly
+            where (subscription_seq, usage_hour) >= (${s}, ${month.start}) order by subscription_seq, usage_hour, meter_seq, instance_seq, reported_hour
+            limit 1000`.execute(svc.store.db),
+        ),
+      );
     }
     const rawPage = figures("raw indexed read of 1,000 hourly rows", raw);
-    opts.log(`  raw page read: p50 ${rawPage.p50Ms} ms, p99 ${rawPage.p99Ms} ms`);
-
-    // The full walk: the operator's whole month, hourly, every subscription, page after page.
-    opts.log("  walking the whole month, hourly, as the operator…");
-    const walkTimes: number[] = [];
-    const links: string[] = [];
-    let aggregates = 0;
-    let total = 0n;
-    const walkStart = performance.now();
-    for (let url: string | undefined = operatorUrl("Hourly"); url !== undefined; ) {
-      const p = await page(app, auth, url);
-      const ms = p.ms;
-      walkTimes.push(ms);
-      aggregates += p.count;
-      for (const m of p.body.matchAll(/"quantity":([0-9.]+),/g)) {
-        const [w, f = ""] = m[1]!.split(".");
-        total += BigInt(w!) * 10_000_000_000n + BigInt(f.padEnd(10, "0"));
-      }
-      // pathOf makes a string of its own: a slice of the page would keep the whole ~1 MB page alive.
-      if (p.nextLink) links.push(pathOf(p.nextLink));
-      url = p.nextLink ? pathOf(p.nextLink) : undefined;
-      if (walkTimes.length % 2000 === 0) opts.log(`  … ${walkTimes.length} pages`);
-    }
-    const walkSeconds = (performance.now() - walkStart) / 1000;
-    const totalText = `${total / 10_000_000_000n}.${(total % 10_000_000_000n).toString().padStart(10, "0")}`;
-    // The walk must have seen every aggregate of the window once: its total equals one SQL sum.
     const check = await sql<{ u: string; f: string; n: string }>`select cast(sum(q_units) as text) as u,
         cast(sum(q_frac) as text) as f, cast(count(*) as text) as n from (select sum(q_units) as q_units, sum(q_frac) as q_frac
-        from usage_hourly where reported_hour >= ${MONTH} and reported_hour < ${MONTH + MONTH_HOURS * HOUR}
+        from usage_hourly where reported_hour >= ${month.start} and reported_hour < ${monthEnd}
         group by subscription_seq, usage_hour, meter_seq, instance_seq) g`.execute(svc.store.db);
-    const c = check.rows[0]!;
-    if (BigInt(c.u) * 10_000_000_000n + BigInt(c.f) !== total || Number(c.n) !== aggregates)
-      throw new Error(
-        `the walk saw ${aggregates} aggregates totalling ${totalText}; the store holds ${c.n} (${c.u} + ${c.f}e-10)`,
-      );
-
-    const pages: PageFigures[] = [figures("operator, Hourly, every page of the month walk", walkTimes)];
-    // Random offsets: links from the walk, in random order (the tokens are stateless).
-    const sampled: number[] = [];
-    for (let i = 0; i < Math.min(2000, links.length); i++) {
-      const link = links[Math.floor(rand() * links.length)]!;
-      sampled.push((await page(app, auth, link)).ms);
-    }
-    pages.push(figures("operator, Hourly, random offsets", sampled));
-    const daily: number[] = [];
-    for (let url: string | undefined = operatorUrl("Daily"); url !== undefined; ) {
-      const p = await page(app, auth, url);
-      const ms = p.ms;
-      daily.push(ms);
-      url = p.nextLink ? pathOf(p.nextLink) : undefined;
-    }
-    pages.push(figures("operator, Daily, every page of the month", daily));
-    for (const g of ["Hourly", "Daily"]) {
-      const times: number[] = [];
-      for (let i = 0; i < 1000; i++) {
-        const sub = subscriptionGuid(Math.floor(rand() * opts.subscriptions));
-        for (let url: string | undefined = tenantUrl(sub, g); url !== undefined; ) {
-          const p = await page(app, auth, url);
-          const ms = p.ms;
-          times.push(ms);
-          url = p.nextLink ? pathOf(p.nextLink) : undefined;
-        }
-      }
-      pages.push(figures(`tenant, ${g}, every page of 1,000 random subscriptions' month`, times));
-    }
-    for (const p of pages)
-      opts.log(`  ${p.name}: ${p.pages} pages, p50 ${p.p50Ms} ms, p99 ${p.p99Ms} ms, max ${p.maxMs} ms`);
-    opts.log(
-      `  full walk: ${aggregates.toLocaleString("en")} aggregates in ${walkTimes.length} pages, ${walkSeconds.toFixed(1)} s (${Math.round(aggregates / walkSeconds).toLocaleString("en")} aggregates/s)`,
-    );
-    await app.close();
-    return {
-      database: opts.database,
-      subscriptions: opts.subscriptions,
-      hourlyRows: built.hourlyRows,
-      dailyRows: built.dailyRows,
-      buildSeconds: built.seconds === null ? null : Math.round(built.seconds),
-      rawPage,
-      pages,
-      walk: {
-        pages: walkTimes.length,
-        aggregates,
-        seconds: Math.round(walkSeconds * 10) / 10,
-        aggregatesPerSec: Math.round(aggregates / walkSeconds),
-        quantityTotal: totalText,
-      },
-    };
-  } finally {
     await svc.close();
+
+    const loadStart = loadavg()[0]!;
+    opts.log(
+      `  raw page read: p50 ${rawPage.p50Ms} ms, p99 ${rawPage.p99Ms} ms; load average ${loadStart.toFixed(1)} on ${cpus().length} cores`,
+    );
+    const server = await startServer(env);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      /** Requests the pages a phase gives, one at a time; wall time per page and the server's CPU per page. */
+      const phase = async (
+        name: string,
+        paths: () => AsyncGenerator<string, void, Buffer>,
+      ): Promise<PageFigures> => {
+        const samples: Sample[] = [];
+        const cpu0 = processCpuMs(server.pid);
+        const gen = paths();
+        for (let next = await gen.next(undefined as never); !next.done; ) {
+          const p = await httpPage(agent, server.url, auth, next.value);
+          samples.push({ ms: p.ms, cpu: 0 });
+          next = await gen.next(p.body);
+        }
+        const cpu1 = processCpuMs(server.pid);
+        const f = figures(name, samples);
+        const serverCpu =
+          cpu0 === undefined || cpu1 === undefined ? null : round((cpu1 - cpu0) / samples.length);
+        const out = { ...f, serverCpuMsPerPage: serverCpu };
+        opts.log(
+          `  ${name}: ${f.pages} pages, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms, max ${f.maxMs} ms; server CPU ${serverCpu ?? "?"} ms/page`,
+        );
+        return out;
+      };
+      // Warm-up: JIT, caches, the token secret.
+      for (let i = 0; i < 50; i++)
+        await httpPage(agent, server.url, auth, tenantUrl(subscriptionGuid(i), "Hourly"));
+
+      // The full walk: the operator's whole month, hourly, every subscription, page after page.
+      opts.log("  walking the whole month, hourly, as the operator…");
+      const links: string[] = [];
+      let aggregates = 0;
+      let total = 0n;
+      const walkStart = performance.now();
+      const walk = await phase("operator, Hourly, every page of the month walk", async function* () {
+        let path: string | undefined = operatorUrl("Hourly");
+        while (path !== undefined) {
+          const body: Buffer = yield path;
+          const text = body.toString();
+          for (const m of text.matchAll(/"quantity":([0-9.]+),/g)) {
+            aggregates++;
+            const [w, f = ""] = m[1]!.split(".");
+            total += BigInt(w!) * 10_000_000_000n + BigInt(f.padEnd(10, "0"));
+          }
+          path = nextPath(body);
+          if (path !== undefined) links.push(path);
+          if (links.length % 2000 === 0 && path !== undefined) opts.log(`  … ${links.length} pages`);
+        }
+      });
+      const walkSeconds = (performance.now() - walkStart) / 1000;
+      const totalText = `${total / 10_000_000_000n}.${(total % 10_000_000_000n).toString().padStart(10, "0")}`;
+      // The walk must have seen every aggregate of the window once: its total equals one SQL sum.
+      const c = check.rows[0]!;
+      if (BigInt(c.u) * 10_000_000_000n + BigInt(c.f) !== total || Number(c.n) !== aggregates)
+        throw new Error(
+          `the walk saw ${aggregates} aggregates totalling ${totalText}; the store holds ${c.n} (${c.u} + ${c.f}e-10)`,
+        );
+
+      const pages: PageFigures[] = [walk];
+      // Random offsets: links from the walk, in random order (the tokens are stateless).
+      pages.push(
+        await phase("operator, Hourly, random offsets", async function* () {
+          for (let i = 0; i < Math.min(2000, links.length); i++)
+            yield links[Math.floor(rand() * links.length)]!;
+        }),
+      );
+      pages.push(
+        await phase("operator, Daily, every page of the month", async function* () {
+          let path: string | undefined = operatorUrl("Daily");
+          while (path !== undefined) path = nextPath(yield path);
+        }),
+      );
+      for (const g of ["Hourly", "Daily"])
+        pages.push(
+          await phase(`tenant, ${g}, every page of 1,000 random subscriptions' month`, async function* () {
+            for (let i = 0; i < 1000; i++) {
+              let path: string | undefined = tenantUrl(
+                subscriptionGuid(Math.floor(rand() * opts.subscriptions)),
+                g,
+              );
+              while (path !== undefined) path = nextPath(yield path);
+            }
+          }),
+        );
+      opts.log(
+        `  full walk: ${aggregates.toLocaleString("en")} aggregates in ${walk.pages} pages, ${walkSeconds.toFixed(1)} s (${Math.round(aggregates / walkSeconds).toLocaleString("en")} aggregates/s)`,
+      );
+      return {
+        database: opts.database,
+        subscriptions: opts.subscriptions,
+        hourlyRows: built.hourlyRows,
+        dailyRows: built.dailyRows,
+        buildSeconds: built.seconds === null ? null : Math.round(built.seconds),
+        rawPage,
+        pages,
+        load: { start: round(loadStart), end: round(loadavg()[0]!), cores: cpus().length },
+        walk: {
+          pages: walk.pages,
+          aggregates,
+          seconds: Math.round(walkSeconds * 10) / 10,
+          aggregatesPerSec: Math.round(aggregates / walkSeconds),
+          quantityTotal: totalText,
+        },
+      };
+    } finally {
+      agent.destroy();
+      await server.stop();
+    }
+  } finally {
+    await svc.close().catch(() => undefined);
     if (!opts.keep) {
       if (schema) {
         const s = await openStore({ url: opts.postgresUrl! });

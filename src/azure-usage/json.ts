@@ -52,14 +52,50 @@ export function quantityText(units: string, frac: string): string {
   return `${whole}.${"0".repeat(digits - text.length)}${text}`;
 }
 
+type Utf8Writer = (this: Buffer, s: string, offset: number) => number;
+// Buffer's own UTF-8 encoder without `write`'s argument handling: a tenth of a microsecond per call,
+// a thousand calls a page. (Present on every Node Buffer; `write` is the fallback.)
+const utf8Write: Utf8Writer =
+  (Buffer.prototype as unknown as { utf8Write?: Utf8Writer }).utf8Write ??
+  function (this: Buffer, s: string, offset: number) {
+    return this.write(s, offset);
+  };
+
 /**
- * A usage-API page as JSON text, written field by field rather than by a schema serializer, because
- * the exact text is the contract (reference §2.6–§2.7, §9.3: the SDKs accept malformed answers, so
- * nothing downstream would notice a mistake): `value` always present; items with `id`, `name`,
- * `type` and `properties.{subscriptionId, usageStartTime, usageEndTime, instanceData, quantity,
- * meterId}` in the documented order; dates `yyyy-MM-ddTHH:mm:ss+00:00`; `instanceData` a JSON
- * string; `quantity` a JSON number written from the exact decimal text, never through a double;
- * `nextLink` only when another page follows.
+ * Appends text to a growing buffer as UTF-8. A page is ~0.9 MB: one item's text written straight
+ * into the bytes costs a fifth of what building one string for the page, joining it and encoding
+ * the result does.
+ */
+class ByteWriter {
+  private buf: Buffer;
+  private n = 0;
+
+  constructor(sizeHint: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(1024, sizeHint));
+  }
+
+  put(s: string): void {
+    if (this.n + s.length * 3 > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.n + s.length * 3));
+      this.buf.copy(bigger, 0, 0, this.n);
+      this.buf = bigger;
+    }
+    this.n += utf8Write.call(this.buf, s, this.n);
+  }
+
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.n);
+  }
+}
+
+/**
+ * A usage-API page as JSON (UTF-8 bytes), written field by field rather than by a schema
+ * serializer, because the exact text is the contract (reference §2.6–§2.7, §9.3: the SDKs accept
+ * malformed answers, so nothing downstream would notice a mistake): `value` always present; items
+ * with `id`, `name`, `type` and `properties.{subscriptionId, usageStartTime, usageEndTime,
+ * instanceData, quantity, meterId}` in the documented order; dates `yyyy-MM-ddTHH:mm:ss+00:00`;
+ * `instanceData` a JSON string; `quantity` a JSON number written from the exact decimal text,
+ * never through a double; `nextLink` only when another page follows.
  *
  * The documented name `{subscriptionId}-{meterId}` is not unique when several resources share a
  * meter, or a query spans several buckets; the granularity, the bucket and the instance's content
@@ -70,13 +106,14 @@ export function quantityText(units: string, frac: string): string {
 export function pageJson(
   page: Pick<AzurePage, "rows" | "subscriptions" | "meters" | "instances">,
   o: { namespace: UsageNamespace; granularity: AzureGranularity; nextLink: string | undefined },
-): string {
+): Buffer {
   const type = `${o.namespace}/UsageAggregate`;
+  const out = new ByteWriter(page.rows.length * 1024 + 512);
   // The text around each item's variable parts, made once per subscription, meter and instance.
-  const subText = new Map<number, { head: string; mid: string }>();
+  const subText = new Map<number, { head: string; name: string; mid: string }>();
   const meterText = new Map<number, { name: string; tail: string }>();
   const instText = new Map<number, { tag: string; data: string }>();
-  const parts: string[] = new Array(page.rows.length);
+  out.put('{"value":[');
   for (let k = 0; k < page.rows.length; k++) {
     const r = page.rows[k]!;
     const [s, b, m, i] = r.key;
@@ -91,6 +128,7 @@ export function pageJson(
         throw new Error(`aggregate ${r.key.join("/")} refers to a missing row`);
       st ??= {
         head: `{"id":"/subscriptions/${sub}/providers/${type}/${sub}-`,
+        name: `","name":"${sub}-`,
         mid: `","type":"${type}","properties":{"subscriptionId":"${sub}",`,
       };
       mt ??= { name: `${meter}-`, tail: `,"meterId":"${meter}"}}` };
@@ -102,11 +140,13 @@ export function pageJson(
     const bucket = bucketText(o.granularity, b);
     // name = {subscriptionId}-{meterId}-{bucket}_{instance}; the id ends with it, `name` repeats it.
     const tail = `${mt.name}${bucket.name}${it.tag}`;
-    const sub = page.subscriptions.get(s)!;
-    parts[k] =
-      `${st.head}${tail}","name":"${sub}-${tail}${st.mid}${bucket.times}${it.data}` +
-      `${quantityText(r.units, r.frac)}${mt.tail}`;
+    out.put(
+      `${k > 0 ? "," : ""}${st.head}${tail}${st.name}${tail}${st.mid}${bucket.times}${it.data}` +
+        `${quantityText(r.units, r.frac)}${mt.tail}`,
+    );
   }
-  const next = o.nextLink === undefined ? "" : `,"nextLink":${JSON.stringify(o.nextLink)}`;
-  return `{"value":[${parts.join(",")}]${next}}`;
+  out.put("]");
+  if (o.nextLink !== undefined) out.put(`,"nextLink":${JSON.stringify(o.nextLink)}`);
+  out.put("}");
+  return out.bytes();
 }

@@ -4,7 +4,13 @@ import type { ProviderRow } from "../providers/repository.js";
 import type { Services } from "../services.js";
 import type { SubscriptionRow } from "../subscriptions/repository.js";
 import { noteAnswered, readUsageClock } from "../usage/clock.js";
-import { type AggregateQuery, type AggregateRow, fetchAggregates, type RowKey } from "../usage/query.js";
+import {
+  type AggregateQuery,
+  type AggregateRow,
+  fetchAggregates,
+  type RowKey,
+  usageRange,
+} from "../usage/query.js";
 import { type SubscriptionFilter, subscriptionSeqs } from "../usage/scope.js";
 import { closedUntil } from "../usage/service.js";
 import { invalidProperty, UsageApiError } from "./errors.js";
@@ -72,12 +78,35 @@ async function scopeOf(
 }
 
 /**
+ * What this process already knows of the usage clock: both watermarks only ever move one way
+ * (`closedUntil` up, `answeredFrom` down), so a value seen once stays true, and a page of a window
+ * already known to be closed and answered needs no look at the clock table. The usage range of an
+ * answered window is final too (no import may reach it any more): looked up once per window.
+ */
+interface Known {
+  closedUntil: number;
+  answeredFrom: number | null;
+  ranges: Map<string, { lo: number; hi: number } | undefined>;
+}
+const known = new WeakMap<object, Known>();
+
+function knownOf(deps: Deps): Known {
+  let k = known.get(deps.store);
+  if (!k) {
+    k = { closedUntil: 0, answeredFrom: null, ranges: new Map() };
+    known.set(deps.store, k);
+  }
+  return k;
+}
+
+/**
  * A reported window is answerable once every hour in it is closed (sealed and aggregated): its
  * answer is then final. An end in the future, or one whose processing is not complete yet,
  * is refused with `RequestEndTimeIsInFuture` rather than answered partially, because a collector
- * walking consecutive windows would otherwise miss what arrives later in that window.
+ * walking consecutive windows would otherwise miss what arrives later in that window. The window
+ * is then noted as answered, so that history imports can never change it.
  */
-async function requireClosed(deps: Deps, q: AzureQuery): Promise<{ answeredFrom: number | null }> {
+async function requireClosedAndAnswered(deps: Deps, q: AzureQuery): Promise<void> {
   const now = deps.clock.now();
   if (q.to > now)
     throw new UsageApiError(
@@ -85,8 +114,11 @@ async function requireClosed(deps: Deps, q: AzureQuery): Promise<{ answeredFrom:
       "RequestEndTimeIsInFuture",
       `The reportedEndTime ${toIso(q.to)} is in the future (it is ${toIso(now)}).`,
     );
+  const k = knownOf(deps);
+  if (q.to <= k.closedUntil && k.answeredFrom !== null && k.answeredFrom <= q.from) return;
   const c = await readUsageClock(deps.store.db);
   const closed = q.to <= c.closedUntil ? c.closedUntil : await closedUntil(deps, q.to);
+  k.closedUntil = Math.max(k.closedUntil, closed);
   if (q.to > closed)
     throw new UsageApiError(
       400,
@@ -94,7 +126,25 @@ async function requireClosed(deps: Deps, q: AzureQuery): Promise<{ answeredFrom:
       `Processing of the usage reported before ${toIso(q.to)} is not complete: reported time is final up to ` +
         `${toIso(closed)}. Ask again after ${toIso(q.to + deps.config.sealDelayMs)}.`,
     );
-  return { answeredFrom: c.answeredFrom };
+  // A no-op write, skipped, when an earlier answer already covered this window's start.
+  if (c.answeredFrom === null || c.answeredFrom > q.from) await noteAnswered(deps.store.db, q.from);
+  k.answeredFrom = Math.min(k.answeredFrom ?? q.from, c.answeredFrom ?? q.from, q.from);
+}
+
+/** The usage range of an answered window, from memory after the first look. */
+async function rangeOf(deps: Deps, q: AzureQuery) {
+  const k = knownOf(deps);
+  const key = `${q.granularity}|${q.from}|${q.to}`;
+  if (k.ranges.has(key)) return k.ranges.get(key);
+  const r = await usageRange(deps.store, {
+    basis: "reported",
+    granularity: q.granularity,
+    from: q.from,
+    to: q.to,
+  });
+  if (k.ranges.size >= 10_000) k.ranges.clear();
+  k.ranges.set(key, r);
+  return r;
 }
 
 const jsonOrNull = (s: string | null) => (s === null || s === "" ? "null" : s);
@@ -131,6 +181,7 @@ async function pageRows(
   q: AzureQuery,
   limit: number,
 ): Promise<AggregateRow[]> {
+  const range = await rangeOf(deps, q);
   const query = (subscriptionSeqs: number[]): AggregateQuery => ({
     basis: "reported",
     granularity: q.granularity,
@@ -138,6 +189,7 @@ async function pageRows(
     to: q.to,
     subscriptionSeqs,
     groupBy: "instance",
+    range,
   });
   if (target.kind === "tenant" || q.subscriberId !== undefined) {
     const seqs = await scopeOf(deps, target, q);
@@ -180,9 +232,7 @@ export async function answerPage(
   q: AzureQuery,
   limit: number,
 ): Promise<AzurePage> {
-  const { answeredFrom } = await requireClosed(deps, q);
-  // Protects the window from history imports from now on (a no-op write skipped when already covered).
-  if (answeredFrom === null || answeredFrom > q.from) await noteAnswered(deps.store.db, q.from);
+  await requireClosedAndAnswered(deps, q);
   const fetched = await pageRows(deps, target, q, limit + 1);
   const more = fetched.length > limit;
   const rows = more ? fetched.slice(0, limit) : fetched;
