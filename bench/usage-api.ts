@@ -557,13 +557,12 @@ export async function benchUsageApi(opts: {
     }
   } finally {
     await svc.close().catch(() => undefined);
-    if (!opts.keep) {
-      if (schema) {
-        const s = await openStore({ url: opts.postgresUrl! });
-        await sql`drop schema if exists ${sql.raw(schema)} cascade`.execute(s.db);
-        await s.close();
-      }
-      rmSync(dataDir, { recursive: true, force: true });
+    if (schema && !opts.keep) {
+      const s = await openStore({ url: opts.postgresUrl! });
+      await sql`drop schema if exists ${sql.raw(schema)} cascade`.execute(s.db);
+      await s.close();
     }
+    // A kept SQLite store lives in its data dir; on PostgreSQL the data dir only held signing keys.
+    if (!(opts.keep && opts.database === "sqlite")) rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -265,6 +265,7 @@ describe.each(DIALECTS)("Azure usage APIs on %s", (dialect) => {
     expect((await azureGet(t, u(sdkQuery(day1 + D, day1 + 2 * D)))).statusCode).toBe(200);
     setClock(t, day1 + D + H);
     // Who and what does not exist, or is not visible, is a subscription that could not be found.
+    await err(`/subscriptions//providers/${TENANT}?${day1Query()}`, 400, "SubscriptionIdMissingInRequest");
     await err(azureUrl(guid(0xdead), TENANT, day1Query()), 404, "SubscriptionNotFound");
     await err(azureUrl("not-a-guid", TENANT, day1Query()), 404, "SubscriptionNotFound");
     await err(azureUrl(w.subA, OPERATOR, day1Query()), 404, "SubscriptionNotFound");
