@@ -93,3 +93,70 @@ export function makeRecords(
   }
   return out;
 }
+
+export const BENCH_METERS = METERS;
+
+/** One resource instance of a subscription, as `usage_instances` holds it. */
+export interface BenchInstance {
+  resourceUri: string;
+  location: string;
+  tags: string | null;
+  additionalInfo: string | null;
+}
+
+/** One row of `usage_hourly` for a subscription (meter as an index into BENCH_METERS). */
+export interface BenchHourly {
+  hour: number;
+  meter: number;
+  instance: number;
+  reported: number;
+  units: number;
+  frac: number;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * A month of one subscription's hourly aggregates, shaped like a tenant's: 7 resources with 2
+ * meters each (14 instance-meter pairs), each resource running for one stretch of 1 to 5 days
+ * (about 72 hours on average, so ~1,000 rows a month), reported the hour after use, except 3%
+ * that arrive 2 to 48 hours late (and may fall in the next month's reported windows). Rows come
+ * in the aggregate table's key order: usage hour, meter, instance.
+ */
+export function subscriptionMonth(
+  rand: () => number,
+  subscriptionId: string,
+  monthStart: number,
+  monthHours: number,
+): { instances: BenchInstance[]; rows: BenchHourly[] } {
+  const instances: BenchInstance[] = [];
+  const rows: BenchHourly[] = [];
+  for (let k = 0; k < 7; k++) {
+    instances.push({
+      resourceUri: `/subscriptions/${subscriptionId}/resourceGroups/rg-${k % 3}/providers/Microsoft.Compute/virtualMachines/vm-${k}`,
+      location: "local",
+      tags: k % 2 === 0 ? JSON.stringify({ env: k % 4 === 0 ? "prod" : "dev", owner: `team-${k}` }) : null,
+      additionalInfo:
+        k < 3
+          ? JSON.stringify({ ImageType: k === 1 ? "Windows" : "Linux", ServiceType: "Standard_D2", VCPUs: 2 })
+          : null,
+    });
+    const len = 24 + Math.floor(rand() * 96);
+    const first = Math.floor(rand() * (monthHours - len));
+    for (let h = first; h < first + len; h++) {
+      for (const meter of [(2 * k) % METERS.length, (2 * k + 1) % METERS.length]) {
+        const hour = monthStart + h * HOUR_MS;
+        const late = rand() < 0.03 ? (2 + Math.floor(rand() * 47)) * HOUR_MS : HOUR_MS;
+        rows.push({
+          hour,
+          meter,
+          instance: k,
+          reported: hour + late,
+          units: Math.floor(rand() * 16),
+          frac: Math.floor(rand() * 1e10),
+        });
+      }
+    }
+  }
+  return { instances, rows };
+}

@@ -1,12 +1,14 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type BridgeFigures, benchBridge } from "./bridge.js";
 import { benchIngest, type IngestFigures } from "./ingest.js";
+import { benchUsageApi, type UsageApiFigures } from "./usage-api.js";
 
 /**
- * `npm run bench [-- --records N --postgres URL --only ingest]`: measures tally next to the raw
- * database in the same run and writes bench/results/<date>.json. Targets: DESIGN.md §5.
+ * `npm run bench [-- --records N --postgres URL --only ingest|bridge|usage-api --skip-ingest
+ * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-databases sqlite,postgres]`: measures tally next to
+ * the raw database in the same run and writes bench/results/<date>.json. Targets: DESIGN.md §5.
  */
 const { values } = parseArgs({
   options: {
@@ -17,13 +19,20 @@ const { values } = parseArgs({
     only: { type: "string" },
     ids: { type: "string", default: "v7" },
     "bridge-aggregates": { type: "string", default: "50000" },
+    "skip-ingest": { type: "boolean", default: false },
+    "usage-subscriptions": { type: "string", default: "10000" },
+    "usage-keep": { type: "string" },
+    "usage-databases": { type: "string", default: "sqlite,postgres" },
   },
 });
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const postgresUrl =
   values.postgres ?? process.env.TALLY_BENCH_POSTGRES_URL ?? process.env.TALLY_TEST_POSTGRES_URL;
-const results: { ingest: IngestFigures[]; bridge?: BridgeFigures } = { ingest: [] };
+const results: { ingest: IngestFigures[]; bridge?: BridgeFigures; usageApi: UsageApiFigures[] } = {
+  ingest: [],
+  usageApi: [],
+};
 
 const TARGETS = { sqlite: { rps: 100_000, ratio: 0.5 }, postgres: { rps: 50_000, ratio: 0.6 } } as const;
 
@@ -36,7 +45,10 @@ function report(f: IngestFigures) {
   );
 }
 
-if (!values.only || values.only === "ingest") {
+const runs = (what: string) =>
+  (values.only === undefined || values.only === what) && !(what === "ingest" && values["skip-ingest"]);
+
+if (runs("ingest")) {
   log("durable ingest over HTTP, 1,000-record batches, every record new");
   const sqlite = await benchIngest({
     database: "sqlite",
@@ -65,7 +77,7 @@ if (!values.only || values.only === "ingest") {
   }
 }
 
-if (!values.only || values.only === "bridge") {
+if (runs("bridge")) {
   log("usage bridge: one closed reported hour forwarded to a hub on loopback (SQLite both sides)");
   const b = await benchBridge({ aggregates: Number(values["bridge-aggregates"]), log });
   log(
@@ -75,11 +87,54 @@ if (!values.only || values.only === "bridge") {
   results.bridge = b;
 }
 
+const USAGE_TARGET = { p50Ms: 5, p99Ms: 20 };
+
+if (runs("usage-api")) {
+  log("usage API: 1,000-aggregate pages over a month of hourly aggregates for every subscription");
+  const wanted = values["usage-databases"].split(",").map((d) => d.trim());
+  for (const database of ["sqlite", "postgres"] as const) {
+    if (!wanted.includes(database)) continue;
+    if (database === "postgres" && !postgresUrl) {
+      log("  postgres: skipped (give --postgres URL or TALLY_BENCH_POSTGRES_URL)");
+      continue;
+    }
+    log(`  ${database}:`);
+    const f = await benchUsageApi({
+      database,
+      ...(database === "postgres" ? { postgresUrl: postgresUrl! } : {}),
+      subscriptions: Number(values["usage-subscriptions"]),
+      ...(values["usage-keep"]
+        ? { keep: database === "postgres" ? "tally_bench_usage_keep" : `${values["usage-keep"]}-sqlite` }
+        : {}),
+      log,
+    });
+    for (const p of f.pages) {
+      const ok = p.p50Ms <= USAGE_TARGET.p50Ms && p.p99Ms <= USAGE_TARGET.p99Ms;
+      log(
+        `  ${database} ${p.name}: p50 ${p.p50Ms} ms, p99 ${p.p99Ms} ms (target p50 ≤ 5 ms, p99 ≤ 20 ms) ${ok ? "OK" : "BELOW TARGET"}`,
+      );
+    }
+    results.usageApi.push(f);
+  }
+}
+
 const dir = join(import.meta.dirname, "..", "..", "bench", "results");
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `${new Date().toISOString().slice(0, 10)}.json`);
+// A run of one part (--only, --skip-ingest) keeps the other parts' figures of the same day.
+const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Partial<typeof results>) : {};
+const merged = {
+  ingest: runs("ingest") ? results.ingest : (earlier.ingest ?? []),
+  ...(runs("bridge") ? { bridge: results.bridge } : earlier.bridge ? { bridge: earlier.bridge } : {}),
+  usageApi: [
+    ...(earlier.usageApi ?? []).filter(
+      (e) => !(runs("usage-api") && results.usageApi.some((r) => r.database === e.database)),
+    ),
+    ...results.usageApi,
+  ],
+};
 writeFileSync(
   file,
-  `${JSON.stringify({ at: new Date().toISOString(), node: process.version, ...results }, null, 2)}\n`,
+  `${JSON.stringify({ at: new Date().toISOString(), node: process.version, ...merged }, null, 2)}\n`,
 );
 log(`wrote ${file}`);

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { ROUNDING_MODES, type RoundingMode } from "./domain/rating/currency.js";
@@ -50,6 +51,50 @@ const positiveInt = (fallback: string, max: number) =>
       }
       return n;
     });
+
+const count = (fallback: string, min: number, max: number) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
+      if (!(n >= min && n <= max)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a whole number from ${min} to ${max}, got "${s}"`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const PROXY_KEYWORDS = ["loopback", "linklocal", "uniquelocal"];
+
+/** Addresses (IPv4/IPv6), CIDR ranges, or proxy-addr's keywords, comma-separated. */
+const proxyList = z
+  .string()
+  .optional()
+  .transform((s, ctx) => {
+    if (s === undefined) return undefined;
+    const items = s
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x !== "");
+    for (const item of items) {
+      const [addr = "", bits, extra] = item.split("/");
+      const family = isIP(addr);
+      const maxBits = family === 4 ? 32 : 128;
+      const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+      if (!(PROXY_KEYWORDS.includes(item) || (family !== 0 && okBits && extra === undefined))) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected IP addresses or CIDR ranges (or loopback, linklocal, uniquelocal), comma-separated; "${item}" is none`,
+        });
+        return z.NEVER;
+      }
+    }
+    return items.length ? items : undefined;
+  });
 
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
@@ -129,6 +174,11 @@ const schema = z.object({
   TALLY_BRIDGE_TIMEOUT: duration("60s"),
   TALLY_BRIDGE_RETRY_MAX: duration("15m"),
   TALLY_BRIDGE_ALLOW_HTTP: bool("false"),
+  TALLY_TLS_CERT: z.string().optional(),
+  TALLY_TLS_KEY: z.string().optional(),
+  TALLY_TRUSTED_PROXIES: proxyList,
+  TALLY_USAGE_API_CONCURRENCY: count("8", 1, 1024),
+  TALLY_USAGE_API_QUEUE: count("64", 0, 100_000),
   TALLY_SERVER: url("the URL of a tally server, such as https://tally.example.com:8443"),
   TALLY_TOKEN: z.string().optional(),
   TALLY_SOURCE_KEY: z.string().optional(),
@@ -167,6 +217,13 @@ export interface Config {
   bridgeRetryMaxMs: number;
   /** Allow plain-http upstreams beyond localhost (the credential would cross the network in clear). */
   bridgeAllowHttp: boolean;
+  /** PEM files: `serve` speaks HTTPS when both are set. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /** Proxies whose X-Forwarded-Proto/-Host (and -For) headers are believed; undefined: none. */
+  trustedProxies: string[] | undefined;
+  /** Usage-API queries answered at once, and queued beyond that before answering 503. */
+  usageApiConcurrency: number;
+  usageApiQueue: number;
   /** CLI: the server to talk to instead of the local database, and the token to use there. */
   server: string | undefined;
   token: string | undefined;
@@ -202,6 +259,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (c.TALLY_BRIDGE_INTERVAL < 1000) problems.push("  TALLY_BRIDGE_INTERVAL: must be at least 1s");
   if (c.TALLY_BRIDGE_TIMEOUT < 1000) problems.push("  TALLY_BRIDGE_TIMEOUT: must be at least 1s");
   if (c.TALLY_BRIDGE_RETRY_MAX < 5000) problems.push("  TALLY_BRIDGE_RETRY_MAX: must be at least 5s");
+  if ((c.TALLY_TLS_CERT === undefined) !== (c.TALLY_TLS_KEY === undefined))
+    problems.push(
+      `  ${c.TALLY_TLS_CERT === undefined ? "TALLY_TLS_CERT" : "TALLY_TLS_KEY"}: required together with ${c.TALLY_TLS_CERT === undefined ? "TALLY_TLS_KEY" : "TALLY_TLS_CERT"}`,
+    );
   if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join("\n")}`);
   const dataDir = resolve(c.TALLY_DATA_DIR);
   return {
@@ -239,6 +300,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bridgeTimeoutMs: c.TALLY_BRIDGE_TIMEOUT,
     bridgeRetryMaxMs: c.TALLY_BRIDGE_RETRY_MAX,
     bridgeAllowHttp: c.TALLY_BRIDGE_ALLOW_HTTP,
+    tls:
+      c.TALLY_TLS_CERT !== undefined && c.TALLY_TLS_KEY !== undefined
+        ? { certFile: resolve(c.TALLY_TLS_CERT), keyFile: resolve(c.TALLY_TLS_KEY) }
+        : undefined,
+    trustedProxies: c.TALLY_TRUSTED_PROXIES,
+    usageApiConcurrency: c.TALLY_USAGE_API_CONCURRENCY,
+    usageApiQueue: c.TALLY_USAGE_API_QUEUE,
     server: c.TALLY_SERVER,
     token: c.TALLY_TOKEN,
     sourceKey: c.TALLY_SOURCE_KEY,

@@ -2,6 +2,7 @@ import pino, { type Logger } from "pino";
 import { Access } from "./auth/access.js";
 import { OidcTokens } from "./auth/oidc.js";
 import { EmbeddedTokens, type TokenVerifier } from "./auth/tokens.js";
+import { Gate } from "./azure-usage/gate.js";
 import { bootstrap, readSystemIds, type SystemIds } from "./bootstrap.js";
 import { SecretBox } from "./bridge/secrets.js";
 import { type Clock, systemClock } from "./clock.js";
@@ -35,6 +36,8 @@ export interface Services {
   secrets: SecretBox;
   /** Live ingest's batch writer: a writer thread on SQLite files, the shared pool otherwise. */
   ingestWriter: IngestWriter;
+  /** Bounds the usage-API queries running at once (load shedding: 503 beyond the queue). */
+  usageGate: Gate;
   close(): Promise<void>;
 }
 
@@ -128,6 +131,7 @@ export async function openServices(config: Config, opts: OpenOptions): Promise<S
       catalog,
       ingestWriter,
       secrets,
+      usageGate: new Gate(config.usageApiConcurrency, config.usageApiQueue),
       close: async () => {
         await ingestWriter.close();
         await store.close();

@@ -292,12 +292,14 @@ export async function requireOnProvider(
 
 /**
  * Resolves a provider subscription (the one the Azure operator usage API is called on) for an
- * action on its provider's data: answers the provider and the subscription, or throws NotFound
- * when `subscriptionId` is no provider subscription or the caller cannot see its provider, and
- * Forbidden when it can see the provider but lacks `action` there. The action is checked at the
- * provider's scope, not the subscription's: a role on the provider subscription alone does not
- * open its provider's tenants. The direct tenants are then `listDirectTenantRows(db, provider)`
- * (in SQL: `provider_id = provider.id and id <> provider.subscription_id`).
+ * action on its provider's data: answers the provider and the subscription. The caller must hold
+ * the action on the provider subscription itself (Azure: "Owner, Contributor or Reader on the
+ * provider subscription"; its chain runs through the parent that offers it, and for a read action
+ * through the provider's own read-only link) or at the provider's scope (a provider's
+ * administrators). Throws NotFound when `subscriptionId` is no provider subscription or the caller
+ * can see neither, and Forbidden when it can see one but lacks `action`. The direct tenants are then
+ * `listDirectTenantRows(db, provider)` (in SQL: `provider_id = provider.id and id <>
+ * provider.subscription_id`).
  */
 export async function requireOnProviderSubscription(
   svc: AccessDeps,
@@ -310,12 +312,19 @@ export async function requireOnProviderSubscription(
   const missing = () => notFound("provider subscription", subscriptionId);
   if (!found) throw missing();
   const tree = await ProviderTree.load(svc.store.db);
-  await guard(svc, principal, action, {
-    readAction: "providers/read",
-    chain: tree.chain(found.provider.id),
-    missing,
-  });
-  return found;
+  const atProvider = tree.chain(found.provider.id);
+  const onSubscription = tree.subscriptionChain(found.subscription);
+  if (
+    (await svc.access.can(principal, action, atProvider)) ||
+    (await svc.access.can(principal, action, onSubscription))
+  )
+    return found;
+  if (
+    (await svc.access.can(principal, "providers/read", atProvider)) ||
+    (await svc.access.can(principal, "subscriptions/read", onSubscription))
+  )
+    throw forbidden(principal, action);
+  throw missing();
 }
 
 /**

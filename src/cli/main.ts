@@ -24,6 +24,7 @@ import { sourceCommand } from "./commands/source.js";
 import { subscriptionCommand } from "./commands/subscription.js";
 import { tokenCommand } from "./commands/token.js";
 import { usageCommand } from "./commands/usage.js";
+import { usageAggregatesCommand } from "./commands/usage-aggregates.js";
 import { CliError } from "./errors.js";
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string })
@@ -57,6 +58,11 @@ export function buildProgram(): Command {
   rateCommand(program);
   registrationCommand(program);
   bridgeCommand(program);
+  // `usage` may already exist with its other verbs (ingest, list, import); aggregates joins it.
+  const usage =
+    program.commands.find((c) => c.name() === "usage") ??
+    program.command("usage").description("usage data: aggregates through the Azure Stack usage APIs");
+  usageAggregatesCommand(usage);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -11,6 +11,7 @@ import secureJson from "secure-json-parse";
 import { DomainError } from "../domain/errors.js";
 import type { Services } from "../services.js";
 import { registerAuth } from "./auth.js";
+import { canonicalAzurePath } from "./azure-paths.js";
 import { registerErrorHandling } from "./errors.js";
 import { registerMetrics } from "./metrics.js";
 import { registerRoutes } from "./routes.js";
@@ -34,6 +35,10 @@ export async function buildApp(svc: Services, opts: AppOptions = {}): Promise<Ap
       return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
     },
     return503OnClosing: true,
+    // Usage-API paths match case-insensitively on namespace and type, as ARM's do.
+    rewriteUrl: (req) => canonicalAzurePath(req.url ?? "/"),
+    // X-Forwarded-Proto/-Host/-For are believed only from these addresses (links, client address).
+    trustProxy: svc.config.trustedProxies ?? false,
     bodyLimit: 1024 * 1024,
     ...(opts.https ? { https: opts.https } : {}),
   }).withTypeProvider<ZodTypeProvider>() as unknown as App;

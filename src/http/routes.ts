@@ -1,6 +1,7 @@
 import type { Services } from "../services.js";
 import { registerAuditLog } from "./routes/audit-log.js";
 import { registerAzureRegistrations } from "./routes/azure-registrations.js";
+import { registerAzureUsage } from "./routes/azure-usage.js";
 import { registerBridge } from "./routes/bridge.js";
 import { registerDirectories } from "./routes/directories.js";
 import { registerEnrollmentPolicies } from "./routes/enrollment-policies.js";
@@ -49,4 +50,5 @@ export function registerRoutes(app: App, svc: Services): void {
   registerRegistrations(app, svc);
   registerAzureRegistrations(app, svc);
   registerBridge(app, svc);
+  registerAzureUsage(app, svc);
 }

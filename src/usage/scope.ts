@@ -12,6 +12,12 @@ export interface SubscriptionFilter {
   directProviderId?: string;
   /** Leave out these subscriptions (a provider's own provider subscription). */
   excludeIds?: readonly string[];
+  /**
+   * A window of the answer: keys from this one on, at most `limit` of them. A query that pages
+   * through thousands of subscriptions loads the keys it is about to read, not all of them.
+   */
+  fromSeq?: number;
+  limit?: number;
 }
 
 /**
@@ -41,5 +47,7 @@ export async function subscriptionSeqs(
     q = q.where("provider_id", "in", ids);
   }
   if (f.excludeIds?.length) q = q.where("id", "not in", f.excludeIds);
+  if (f.fromSeq !== undefined) q = q.where("seq", ">=", f.fromSeq);
+  if (f.limit !== undefined) q = q.limit(f.limit);
   return (await q.execute()).map((r) => Number(r.seq));
 }

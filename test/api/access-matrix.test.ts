@@ -245,6 +245,72 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
     url: typeof url === "string" ? url : url(),
   });
 
+  /** The Azure usage APIs (tenant, operator, legacy operator path) over the closed day of history. */
+  const azureUsageRoutes = (): Record<string, Probe[]> => {
+    const q =
+      "reportedStartTime=2026-11-22T00:00:00Z&reportedEndTime=2026-11-23T00:00:00Z&api-version=2015-06-01-preview";
+    const root = () => t.svc.system.defaultProviderSubscriptionId;
+    const operatorApi = (path: string): Probe[] => [
+      {
+        name: "the reseller's direct tenants",
+        req: get(() => `/subscriptions/${PS1}/providers/${path}?${q}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "the operator's direct tenants",
+        req: get(() => `/subscriptions/${root()}/providers/${path}?${q}`),
+        expect: {
+          operator: 200,
+          providerAdmin: 404,
+          tenantOwner: 404,
+          tenantReader: 404,
+          billingReader: 404,
+        },
+      },
+      {
+        name: "a tenant subscription is no provider subscription",
+        req: get(`/subscriptions/${S1}/providers/${path}?${q}`),
+        expect: same(404),
+      },
+    ];
+    return {
+      "GET /subscriptions/:subscriptionId/providers/Microsoft.Commerce/UsageAggregates": [
+        {
+          name: "own subscription",
+          req: get(`/subscriptions/${S1}/providers/Microsoft.Commerce/UsageAggregates?${q}`),
+          expect: {
+            operator: 200,
+            providerAdmin: 200,
+            tenantOwner: 200,
+            tenantReader: 200,
+            billingReader: 404,
+          },
+        },
+        {
+          name: "another tenant's subscription",
+          req: get(`/subscriptions/${S2}/providers/Microsoft.Commerce/UsageAggregates?${q}`),
+          expect: {
+            operator: 200,
+            providerAdmin: 404,
+            tenantOwner: 404,
+            tenantReader: 404,
+            billingReader: 404,
+          },
+        },
+      ],
+      "GET /subscriptions/:subscriptionId/providers/Microsoft.Commerce.Admin/subscriberUsageAggregates":
+        operatorApi("Microsoft.Commerce.Admin/subscriberUsageAggregates"),
+      "GET /subscriptions/:subscriptionId/providers/Microsoft.Commerce/subscriberUsageAggregates":
+        operatorApi("Microsoft.Commerce/subscriberUsageAggregates"),
+    };
+  };
+
   /** The matrix: route → probes. Requests are built per caller, creating fresh targets where a call is expected to destroy one. */
   const matrix = (): Record<string, Probe[]> => ({
     "GET /healthz": [{ name: "live", req: get("/healthz"), expect: same(200) }],
@@ -1453,6 +1519,7 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
         },
       },
     ],
+    ...azureUsageRoutes(),
   });
 
   it("has an entry for every route the app serves", () => {
@@ -1534,6 +1601,25 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
     expect(await subs("tenantOwner")).toEqual([S1]);
     expect(await subs("tenantReader")).toEqual([S1]);
     expect(await subs("billingReader")).toEqual([]);
+  });
+
+  it("shows each principal exactly its part of the usage through the Azure usage APIs", async () => {
+    const q =
+      "reportedStartTime=2026-11-22T00:00:00Z&reportedEndTime=2026-11-23T00:00:00Z&api-version=2015-06-01-preview";
+    const subs = async (who: Who, sub: string, path: string) => {
+      const r = await as(who, { method: "GET", url: `/subscriptions/${sub}/providers/${path}?${q}` });
+      expect(r.statusCode).toBe(200);
+      const items = JSON.parse(r.body).value as { properties: { subscriptionId: string } }[];
+      return [...new Set(items.map((i) => i.properties.subscriptionId))].sort();
+    };
+    const admin = "Microsoft.Commerce.Admin/subscriberUsageAggregates";
+    const root = t.svc.system.defaultProviderSubscriptionId;
+    // Direct tenants only: the operator's are S2 and the reseller's own subscription; the reseller's are S1 and S3.
+    expect(await subs("operator", root, admin)).toEqual([S2, PS1].sort());
+    expect(await subs("operator", PS1, admin)).toEqual([S1, S3].sort());
+    expect(await subs("providerAdmin", PS1, admin)).toEqual([S1, S3].sort());
+    expect(await subs("tenantReader", S1, "Microsoft.Commerce/UsageAggregates")).toEqual([S1]);
+    expect(await subs("providerAdmin", PS1, "Microsoft.Commerce/UsageAggregates")).toEqual([PS1]);
   });
 
   it("records principals seen in tokens with the directory they signed in from", async () => {

@@ -413,6 +413,17 @@ describe.each(DIALECTS)("role assignments on %s", (dialect) => {
     await expect(
       requireOnProviderSubscription(t.svc, principal("p1-reader"), "usage/import", ps1),
     ).rejects.toMatchObject({ code: "Forbidden" });
+    // Azure's rule: a role on the provider subscription itself opens its provider's tenants too.
+    await assign("operator", "ps1-reader", "Reader", `/subscriptions/${ps1}`);
+    expect(
+      (await requireOnProviderSubscription(t.svc, principal("ps1-reader"), "usage/read", ps1)).provider.id,
+    ).toBe(P1);
+    await expect(
+      requireOnProviderSubscription(t.svc, principal("ps1-reader"), "usage/import", ps1),
+    ).rejects.toMatchObject({ code: "Forbidden" });
+    await expect(
+      requireOnProviderSubscription(t.svc, principal("ps1-reader"), "usage/read", root),
+    ).rejects.toMatchObject({ code: "NotFound" });
     expect(
       (
         await requireOnProviderSubscription(

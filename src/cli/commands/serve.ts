@@ -1,21 +1,41 @@
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { startBridgeLoop } from "../../bridge/worker.js";
-import type { Config } from "../../config.js";
+import { type Config, ConfigError } from "../../config.js";
 import { buildApp } from "../../http/app.js";
 import { openServices } from "../../services.js";
 import { startRollupLoop } from "../../usage/rollup.js";
 import { cliConfig } from "../context.js";
 
+/** The certificate and key `TALLY_TLS_CERT` / `TALLY_TLS_KEY` name, read before anything starts. */
+function readTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
+  if (config.tls === undefined) return undefined;
+  const read = (variable: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new ConfigError(
+        `Invalid configuration:\n  ${variable}: cannot read ${file}: ${(e as Error).message}`,
+      );
+    }
+  };
+  return {
+    cert: read("TALLY_TLS_CERT", config.tls.certFile),
+    key: read("TALLY_TLS_KEY", config.tls.keyFile),
+  };
+}
+
 /** Starts the server: migrates, bootstraps, listens, and shuts down gracefully on SIGTERM/SIGINT. */
 export async function serve(config: Config): Promise<void> {
+  const https = readTls(config);
   const svc = await openServices(config, { migrate: true });
-  const app = await buildApp(svc);
+  const app = await buildApp(svc, https ? { https } : {});
   await app.listen({ port: config.port, host: config.host });
   const rollup = startRollupLoop(svc);
   const bridge = startBridgeLoop(svc);
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
-  const base = config.publicUrl ?? `http://localhost:${port}`;
+  const base = config.publicUrl ?? `${https ? "https" : "http"}://localhost:${port}`;
   svc.logger.info({ url: base, database: svc.store.dialect }, "tally is listening");
   process.stderr.write(
     [

@@ -1,0 +1,266 @@
+import type { SubscriptionScope } from "../domain/scope.js";
+import { toIso } from "../domain/time.js";
+import type { ProviderRow } from "../providers/repository.js";
+import type { Services } from "../services.js";
+import type { SubscriptionRow } from "../subscriptions/repository.js";
+import { noteAnswered, readUsageClock } from "../usage/clock.js";
+import {
+  type AggregateQuery,
+  type AggregateRow,
+  fetchAggregates,
+  type RowKey,
+  usageRange,
+} from "../usage/query.js";
+import { type SubscriptionFilter, subscriptionSeqs } from "../usage/scope.js";
+import { closedUntil } from "../usage/service.js";
+import { invalidProperty, UsageApiError } from "./errors.js";
+import type { AzureQuery } from "./request.js";
+import type { TokenState } from "./token.js";
+
+type Deps = Pick<Services, "store" | "clock" | "catalog" | "logger" | "metrics" | "config">;
+
+/** Whose usage a query reads, as authorized by the route. */
+export type UsageTarget =
+  /** Tenant API: the subscription in the path, and only it. */
+  | { kind: "tenant"; subscription: SubscriptionRow }
+  /** Operator API: the direct tenants of the provider whose provider subscription is in the path. */
+  | { kind: "operator"; provider: ProviderRow };
+
+/** An instance's part of the answer, built once per instance and page. */
+export interface InstanceText {
+  /** `instanceData` as a JSON string literal (quotes and escapes included), ready to be written. */
+  json: string;
+  /** 16 hex digits of the instance's content hash: part of the item's unique name. */
+  tag: string;
+}
+
+/**
+ * One page of aggregates with what the wire form needs to name them: public subscription ids,
+ * catalogue meter ids and instance texts, by internal key. The serializer writes straight from
+ * this, so a page allocates no per-item objects beyond the rows themselves.
+ */
+export interface AzurePage {
+  rows: AggregateRow[];
+  subscriptions: ReadonlyMap<number, string>;
+  meters: ReadonlyMap<number, string>;
+  instances: ReadonlyMap<number, InstanceText>;
+  /** The state to continue from, when more aggregates follow. */
+  next: TokenState | null;
+}
+
+/**
+ * The subscriptions a query reads, scoped in the repository: the tenant API's one subscription;
+ * the operator API's direct tenants of the provider (deleted ones included, the provider's own
+ * provider subscription excluded), or the one of them `subscriberId` names. A provider with
+ * thousands of tenants is read a window of keys at a time (`window`), from the continuation key on.
+ */
+async function scopeOf(
+  deps: Deps,
+  target: UsageTarget,
+  q: AzureQuery,
+  window?: { fromSeq: number; limit: number },
+): Promise<number[]> {
+  let scope: SubscriptionScope;
+  let filter: SubscriptionFilter;
+  if (target.kind === "tenant") {
+    scope = { subscriptionIds: [target.subscription.id], providerIds: [] };
+    filter = { subscriptionId: target.subscription.id };
+  } else {
+    scope = { subscriptionIds: [], providerIds: [target.provider.id] };
+    filter = {
+      directProviderId: target.provider.id,
+      excludeIds: [target.provider.subscription_id],
+      ...(q.subscriberId !== undefined ? { subscriptionId: q.subscriberId } : {}),
+      ...(window ?? {}),
+    };
+  }
+  return subscriptionSeqs(deps.store.db, scope, filter);
+}
+
+/**
+ * What this process already knows of the usage clock: both watermarks only ever move one way
+ * (`closedUntil` up, `answeredFrom` down), so a value seen once stays true, and a page of a window
+ * already known to be closed and answered needs no look at the clock table. The usage range of an
+ * answered window is final too (no import may reach it any more): looked up once per window.
+ */
+interface Known {
+  closedUntil: number;
+  answeredFrom: number | null;
+  ranges: Map<string, { lo: number; hi: number } | undefined>;
+}
+const known = new WeakMap<object, Known>();
+
+function knownOf(deps: Deps): Known {
+  let k = known.get(deps.store);
+  if (!k) {
+    k = { closedUntil: 0, answeredFrom: null, ranges: new Map() };
+    known.set(deps.store, k);
+  }
+  return k;
+}
+
+/**
+ * A reported window is answerable once every hour in it is closed (sealed and aggregated): its
+ * answer is then final. An end in the future, or one whose processing is not complete yet,
+ * is refused with `RequestEndTimeIsInFuture` rather than answered partially, because a collector
+ * walking consecutive windows would otherwise miss what arrives later in that window. The window
+ * is then noted as answered, so that history imports can never change it.
+ */
+async function requireClosedAndAnswered(deps: Deps, q: AzureQuery): Promise<void> {
+  const now = deps.clock.now();
+  if (q.to > now)
+    throw new UsageApiError(
+      400,
+      "RequestEndTimeIsInFuture",
+      `The reportedEndTime ${toIso(q.to)} is in the future (it is ${toIso(now)}).`,
+    );
+  const k = knownOf(deps);
+  if (q.to <= k.closedUntil && k.answeredFrom !== null && k.answeredFrom <= q.from) return;
+  const c = await readUsageClock(deps.store.db);
+  const closed = q.to <= c.closedUntil ? c.closedUntil : await closedUntil(deps, q.to);
+  k.closedUntil = Math.max(k.closedUntil, closed);
+  if (q.to > closed)
+    throw new UsageApiError(
+      400,
+      "RequestEndTimeIsInFuture",
+      `Processing of the usage reported before ${toIso(q.to)} is not complete: reported time is final up to ` +
+        `${toIso(closed)}. Ask again after ${toIso(q.to + deps.config.sealDelayMs)}.`,
+    );
+  // A no-op write, skipped, when an earlier answer already covered this window's start.
+  if (c.answeredFrom === null || c.answeredFrom > q.from) await noteAnswered(deps.store.db, q.from);
+  k.answeredFrom = Math.min(k.answeredFrom ?? q.from, c.answeredFrom ?? q.from, q.from);
+}
+
+/** The usage range of an answered window, from memory after the first look. */
+async function rangeOf(deps: Deps, q: AzureQuery) {
+  const k = knownOf(deps);
+  const key = `${q.granularity}|${q.from}|${q.to}`;
+  if (k.ranges.has(key)) return k.ranges.get(key);
+  const r = await usageRange(deps.store, {
+    basis: "reported",
+    granularity: q.granularity,
+    from: q.from,
+    to: q.to,
+  });
+  if (k.ranges.size >= 10_000) k.ranges.clear();
+  k.ranges.set(key, r);
+  return r;
+}
+
+const jsonOrNull = (s: string | null) => (s === null || s === "" ? "null" : s);
+
+async function instanceTexts(deps: Deps, seqs: number[]): Promise<Map<number, InstanceText>> {
+  const out = new Map<number, InstanceText>();
+  for (let i = 0; i < seqs.length; i += 500) {
+    const rows = await deps.store.db
+      .selectFrom("usage_instances")
+      .select(["seq", "instance_hash", "resource_uri", "location", "tags", "additional_info"])
+      .where("seq", "in", seqs.slice(i, i + 500))
+      .execute();
+    for (const r of rows) {
+      // tags and additionalInfo are stored as compact JSON text and embedded as they are (every
+      // digit of their numbers kept); key order and nulls as the documentation's example (§2.7).
+      const data =
+        `{"Microsoft.Resources":{"resourceUri":${JSON.stringify(r.resource_uri)},` +
+        `"location":${r.location === null ? "null" : JSON.stringify(r.location)},` +
+        `"tags":${jsonOrNull(r.tags)},"additionalInfo":${jsonOrNull(r.additional_info)}}}`;
+      out.set(Number(r.seq), { json: JSON.stringify(data), tag: r.instance_hash.slice(0, 16) });
+    }
+  }
+  return out;
+}
+
+/**
+ * The rows of one page. The operator API's provider may have thousands of direct tenants: their
+ * keys are loaded a window at a time from the continuation key on (64, then growing), and each
+ * window read with the shared aggregate query, until the page is full or the tenants run out.
+ */
+async function pageRows(
+  deps: Deps,
+  target: UsageTarget,
+  q: AzureQuery,
+  limit: number,
+): Promise<AggregateRow[]> {
+  const range = await rangeOf(deps, q);
+  const query = (subscriptionSeqs: number[]): AggregateQuery => ({
+    basis: "reported",
+    granularity: q.granularity,
+    from: q.from,
+    to: q.to,
+    subscriptionSeqs,
+    groupBy: "instance",
+    range,
+  });
+  if (target.kind === "tenant" || q.subscriberId !== undefined) {
+    const seqs = await scopeOf(deps, target, q);
+    if (seqs.length === 0)
+      throw new UsageApiError(
+        400,
+        "SubscriberIdIsNotDirectTenant",
+        `The subscription '${q.subscriberId}' is not a direct tenant of the provider subscription '${q.pathSubscriptionId}'.`,
+      );
+    if (q.after !== null && q.after[0] !== seqs[0])
+      throw invalidProperty("The continuationToken belongs to another query.");
+    return fetchAggregates(deps.store, query(seqs), q.after, limit);
+  }
+  const out: AggregateRow[] = [];
+  let after: RowKey | null = q.after;
+  let fromSeq = after === null ? 0 : after[0];
+  for (let size = 64; out.length < limit; size = Math.min(size * 4, 4096)) {
+    const seqs = await scopeOf(deps, target, q, { fromSeq, limit: size });
+    if (seqs.length === 0) break;
+    // fetchAggregates continues inside the key's subscription: only while that one is in scope.
+    if (after !== null && seqs[0] !== after[0]) after = null;
+    out.push(...(await fetchAggregates(deps.store, query(seqs), after, limit - out.length)));
+    if (seqs.length < size) break;
+    fromSeq = seqs.at(-1)! + 1;
+    after = null;
+  }
+  return out;
+}
+
+/**
+ * One page of a usage-API query: at most `limit` aggregates after the query's continuation key,
+ * in key order (subscription, usage bucket, meter, instance), summed over the reported window and
+ * grouped by usage bucket exactly as the native API's `timeBasis=reported&groupBy=instance`.
+ * Closed windows never change, so the key alone continues the walk: nothing is skipped or
+ * repeated, however much usage arrives between pages.
+ */
+export async function answerPage(
+  deps: Deps,
+  target: UsageTarget,
+  q: AzureQuery,
+  limit: number,
+): Promise<AzurePage> {
+  await requireClosedAndAnswered(deps, q);
+  const fetched = await pageRows(deps, target, q, limit + 1);
+  const more = fetched.length > limit;
+  const rows = more ? fetched.slice(0, limit) : fetched;
+  const subscriptions = await deps.catalog.subscriptionIds(new Set(rows.map((r) => r.key[0])));
+  const meters = new Map<number, string>();
+  for (const m of new Set(rows.map((r) => r.key[2]))) {
+    const meter = await deps.catalog.meterBySeq(m);
+    if (!meter) throw new Error(`meter seq ${m} is not in the catalogue`);
+    meters.set(m, meter.id);
+  }
+  const instances = await instanceTexts(deps, [...new Set(rows.map((r) => r.key[3]))]);
+  const last = rows.at(-1);
+  return {
+    rows,
+    subscriptions,
+    meters,
+    instances,
+    next:
+      more && last
+        ? {
+            api: q.api,
+            pathSubscriptionId: q.pathSubscriptionId,
+            subscriberId: q.subscriberId,
+            granularity: q.granularity,
+            from: q.from,
+            to: q.to,
+            after: last.key,
+          }
+        : null,
+  };
+}
