@@ -127,6 +127,19 @@ describe.each(DIALECTS)("Azure-compatible registration API on %s", (dialect) => 
     );
     expect(mixed.statusCode).toBe(200);
     expect(mixed.json().name).toBe(NAME);
+    // So do the path's keywords: ARM matches resource types and namespaces without case.
+    const lower = await raw(
+      "GET",
+      `/subscriptions/${REG_SUB}/resourcegroups/azurestack/providers/microsoft.azurestack/REGISTRATIONS/${NAME}?api-version=2017-06-01`,
+    );
+    expect(lower.statusCode).toBe(200);
+    expect(lower.json().name).toBe(NAME);
+    const list = await raw(
+      "GET",
+      `/subscriptions/${REG_SUB}/RESOURCEGROUPS/azurestack/providers/Microsoft.AzureStack/registrations/${NAME}/CUSTOMERSUBSCRIPTIONS?api-version=2017-06-01`,
+    );
+    expect(list.statusCode).toBe(200);
+    expect(list.json()).toHaveProperty("value");
   });
 
   it("maps tenants to customer subscriptions: one per tenant, ids without case, PUT answering 200", async () => {

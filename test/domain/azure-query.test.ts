@@ -155,6 +155,16 @@ describe("usage-API paths", () => {
     expect(
       canonicalAzurePath(`/subscriptions/${s}/providers/microsoft.commerce/ratecard?api-version=1`),
     ).toBe(`/subscriptions/${s}/providers/Microsoft.Commerce/RateCard?api-version=1`);
+    const reg = `/subscriptions/${s}/resourceGroups/Rg1/providers/Microsoft.AzureStack/registrations`;
+    expect(
+      canonicalAzurePath(`/subscriptions/${s}/resourcegroups/Rg1/providers/microsoft.azurestack/Registrations`),
+    ).toBe(reg);
+    expect(
+      canonicalAzurePath(
+        `/subscriptions/${s}/RESOURCEGROUPS/Rg1/Providers/Microsoft.AzureStack/registrations/Cloud-1/customersubscriptions/Sub-A?api-version=2017-06-01`,
+      ),
+    ).toBe(`${reg}/Cloud-1/customerSubscriptions/Sub-A?api-version=2017-06-01`);
+    expect(canonicalAzurePath(`${reg}x`)).toBe(`${reg}x`);
     for (const other of [
       "/api/v1/usage?from=x",
       `/subscriptions/${s}/providers/Microsoft.AzureStack/registrations`,
