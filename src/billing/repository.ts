@@ -1,0 +1,178 @@
+import { type Insertable, type Kysely, type Selectable, sql } from "kysely";
+import type {
+  BillingAccountTable,
+  BillingAssignmentTable,
+  BillingDepartmentTable,
+  BillingEnrollmentAccountTable,
+  DB,
+  InvoiceLineTable,
+  InvoiceTable,
+} from "../storage/schema.js";
+
+export type BillingAccountRow = Selectable<BillingAccountTable>;
+export type DepartmentRow = Selectable<BillingDepartmentTable>;
+export type EnrollmentAccountRow = Selectable<BillingEnrollmentAccountTable>;
+export type AssignmentRow = Selectable<BillingAssignmentTable>;
+export type InvoiceRow = Selectable<InvoiceTable>;
+export type InvoiceLineRow = Selectable<InvoiceLineTable>;
+
+export const findAccount = (db: Kysely<DB>, id: string) =>
+  db.selectFrom("billing_accounts").selectAll().where("id", "=", id).executeTakeFirst();
+
+export function listAccountRows(
+  db: Kysely<DB>,
+  f: { ids?: readonly string[] | "all"; after?: string; limit: number; kind?: string },
+) {
+  let q = db.selectFrom("billing_accounts").selectAll().orderBy("id").limit(f.limit);
+  if (f.ids !== undefined && f.ids !== "all") {
+    if (f.ids.length === 0) return Promise.resolve([] as BillingAccountRow[]);
+    q = q.where("id", "in", f.ids as string[]);
+  }
+  if (f.after !== undefined) q = q.where("id", ">", f.after);
+  if (f.kind !== undefined) q = q.where("kind", "=", f.kind as BillingAccountRow["kind"]);
+  return q.execute();
+}
+
+export const allAccountRows = (db: Kysely<DB>) =>
+  db.selectFrom("billing_accounts").selectAll().orderBy("id").execute();
+
+export const resellerAccountRows = (db: Kysely<DB>) =>
+  db.selectFrom("billing_accounts").selectAll().where("kind", "=", "reseller").execute();
+
+export const customerAccountOf = (db: Kysely<DB>, directoryId: string) =>
+  db
+    .selectFrom("billing_accounts")
+    .selectAll()
+    .where("kind", "=", "customer")
+    .where("directory_id", "=", directoryId)
+    .executeTakeFirst();
+
+export const departmentRows = (db: Kysely<DB>, enrollmentId: string) =>
+  db
+    .selectFrom("billing_departments")
+    .selectAll()
+    .where("enrollment_id", "=", enrollmentId)
+    .orderBy("id")
+    .execute();
+
+export const findDepartment = (db: Kysely<DB>, enrollmentId: string, id: string) =>
+  db
+    .selectFrom("billing_departments")
+    .selectAll()
+    .where("enrollment_id", "=", enrollmentId)
+    .where("id", "=", id)
+    .executeTakeFirst();
+
+export const enrollmentAccountRows = (db: Kysely<DB>, enrollmentId: string) =>
+  db
+    .selectFrom("billing_enrollment_accounts")
+    .selectAll()
+    .where("enrollment_id", "=", enrollmentId)
+    .orderBy("id")
+    .execute();
+
+export const findEnrollmentAccount = (db: Kysely<DB>, enrollmentId: string, id: string) =>
+  db
+    .selectFrom("billing_enrollment_accounts")
+    .selectAll()
+    .where("enrollment_id", "=", enrollmentId)
+    .where("id", "=", id)
+    .executeTakeFirst();
+
+export const findAssignment = (db: Kysely<DB>, subscriptionId: string) =>
+  db
+    .selectFrom("billing_assignments")
+    .selectAll()
+    .where("subscription_id", "=", subscriptionId)
+    .executeTakeFirst();
+
+export const assignmentsOfAccount = (db: Kysely<DB>, accountId: string) =>
+  db
+    .selectFrom("billing_assignments")
+    .selectAll()
+    .where("billing_account_id", "=", accountId)
+    .orderBy("subscription_id")
+    .execute();
+
+export const allAssignments = (db: Kysely<DB>) => db.selectFrom("billing_assignments").selectAll().execute();
+
+export async function upsertAssignment(db: Kysely<DB>, row: Insertable<BillingAssignmentTable>) {
+  await db
+    .insertInto("billing_assignments")
+    .values(row)
+    .onConflict((oc) =>
+      oc.column("subscription_id").doUpdateSet({
+        billing_account_id: row.billing_account_id,
+        department_id: row.department_id ?? null,
+        account_id: row.account_id ?? null,
+        created_at: row.created_at,
+      }),
+    )
+    .execute();
+}
+
+export const findInvoice = (db: Kysely<DB>, accountId: string, id: string) =>
+  db
+    .selectFrom("invoices")
+    .selectAll()
+    .where("billing_account_id", "=", accountId)
+    .where("id", "=", id)
+    .executeTakeFirst();
+
+export const invoiceOfPeriod = (db: Kysely<DB>, accountId: string, period: string) =>
+  db
+    .selectFrom("invoices")
+    .selectAll()
+    .where("billing_account_id", "=", accountId)
+    .where("period", "=", period)
+    .executeTakeFirst();
+
+export const invoiceRowsOfAccount = (db: Kysely<DB>, accountId: string) =>
+  db
+    .selectFrom("invoices")
+    .selectAll()
+    .where("billing_account_id", "=", accountId)
+    .orderBy("period", "desc")
+    .execute();
+
+export const linesOfInvoice = (db: Kysely<DB>, invoiceId: string) =>
+  db.selectFrom("invoice_lines").selectAll().where("invoice_id", "=", invoiceId).orderBy("line_no").execute();
+
+/** Lines of the accounts' invoices before `period` charging usage periods from `from` on (corrections are computed against them). */
+export function earlierLines(db: Kysely<DB>, accountIds: readonly string[], period: string, from: string) {
+  if (accountIds.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom("invoice_lines as l")
+    .innerJoin("invoices as i", "i.id", "l.invoice_id")
+    .select(["i.billing_account_id as accountId"])
+    .selectAll("l")
+    .where("i.billing_account_id", "in", accountIds as string[])
+    .where("i.period", "<", period)
+    .where("l.usage_period", ">=", from)
+    .execute();
+}
+
+/** Inserts rows in chunks of multi-row inserts (SQLite allows 32766 bound values a statement). */
+export async function insertLines(db: Kysely<DB>, rows: readonly Insertable<InvoiceLineTable>[]) {
+  for (let i = 0; i < rows.length; i += 1000)
+    await db
+      .insertInto("invoice_lines")
+      .values(rows.slice(i, i + 1000) as Insertable<InvoiceLineTable>[])
+      .execute();
+}
+
+/** Takes the next invoice number of an issuer; the counter row is locked until the transaction ends. */
+export async function nextInvoiceNumber(db: Kysely<DB>, issuer: string): Promise<number> {
+  await db
+    .insertInto("invoice_counters")
+    .values({ issuer_name: issuer, last_number: 0 })
+    .onConflict((oc) => oc.column("issuer_name").doNothing())
+    .execute();
+  const r = await db
+    .updateTable("invoice_counters")
+    .set({ last_number: sql`last_number + 1` })
+    .where("issuer_name", "=", issuer)
+    .returning("last_number")
+    .executeTakeFirstOrThrow();
+  return Number(r.last_number);
+}
