@@ -339,27 +339,35 @@ async function computeOne(
     now: UsageQuantity[];
     known: UsageQuantity[];
   }
+  // Every pool of the account is rated in every period, with or without usage: offer terms (a
+  // recurring charge, a commitment) are owed per period whatever the usage.
+  const poolTemplates = new Map<string, { offerId: string; markup: Markup | undefined }>();
   const periods = new Map<string, Map<string, Pool>>();
-  const late = new Map<string, Map<string, { start: number; end: number }>>();
-  const latePeriods = new Set<string>();
+  const poolsOf = (q: string) => {
+    let pools = periods.get(q);
+    if (!pools) {
+      pools = new Map([...poolTemplates].map(([k, t]) => [k, { ...t, now: [], known: [] }]));
+      periods.set(q, pools);
+    }
+    return pools;
+  };
+  const subPool = new Map<string, string>();
   for (const s of w.subscriptions) {
     const markup = book.markupFor(account, s);
     const poolKey = `${s.offerId}\u0001${markup?.scope ?? ""}`;
+    subPool.set(s.id, poolKey);
+    if (!poolTemplates.has(poolKey)) poolTemplates.set(poolKey, { offerId: s.offerId, markup });
+  }
+  const late = new Map<string, Map<string, { start: number; end: number }>>();
+  const latePeriods = new Set<string>();
+  for (const s of w.subscriptions) {
+    const poolKey = subPool.get(s.id)!;
     for (const r of bySeq.get(s.seq) ?? []) {
       const q = periodOf(r.day);
       if (q < account.first_period) continue; // usage before the account's first period is not its to bill
       const meter = book.meters.get(r.meterSeq);
       if (!meter) continue;
-      let pools = periods.get(q);
-      if (!pools) {
-        pools = new Map();
-        periods.set(q, pools);
-      }
-      let pool = pools.get(poolKey);
-      if (!pool) {
-        pool = { offerId: s.offerId, markup, now: [], known: [] };
-        pools.set(poolKey, pool);
-      }
+      const pool = poolsOf(q).get(poolKey)!;
       const u = {
         subscriptionId: s.id,
         meterKey: meter.key,
@@ -392,9 +400,8 @@ async function computeOne(
   const rateAll = async (q: string, which: "now" | "known"): Promise<Charge[]> => {
     const bounds = periodBounds(q);
     const charges: Charge[] = [];
-    for (const pool of periods.get(q)?.values() ?? []) {
+    for (const pool of poolsOf(q).values()) {
       const usage = pool[which];
-      if (usage.length === 0) continue;
       const r: RatingResult = rate({
         currency,
         period: bounds,
