@@ -159,7 +159,7 @@ async function earliestBackdated(store: Store, from: number, to: number): Promis
 }
 
 /** Everything about prices a run needs, loaded once: versions per offer and currency, markups, offers' owners. */
-class PriceBook {
+export class PriceBook {
   private readonly versions = new Map<string, Promise<PriceSheetVersion[]>>();
   private constructor(
     private readonly store: Store,
@@ -169,6 +169,21 @@ class PriceBook {
     private readonly offerOwner: ReadonlyMap<string, string>,
     private readonly tree: ProviderTree | undefined,
   ) {}
+
+  private static cached = new WeakMap<Store, { until: number; book: Promise<PriceBook> }>();
+
+  /**
+   * A book reused for a few seconds (estimates: many per second on a busy portal, and an estimate
+   * may be a few seconds behind a price change). Closes always load a fresh one.
+   */
+  static recent(store: Store, now: number, ttlMs = 5_000): Promise<PriceBook> {
+    const hit = PriceBook.cached.get(store);
+    if (hit && hit.until > now) return hit.book;
+    const book = PriceBook.load(store);
+    PriceBook.cached.set(store, { until: now + ttlMs, book });
+    book.catch(() => PriceBook.cached.delete(store));
+    return book;
+  }
 
   static async load(store: Store): Promise<PriceBook> {
     const db = store.db;
@@ -223,6 +238,27 @@ class PriceBook {
 export interface ComputeOptions {
   /** Usage reported before this instant counts (the period's end for a close, the watermark for an estimate). */
   reportedUntil: number;
+  /** Prices to use (an estimate's recent book); a close loads its own. */
+  book?: PriceBook;
+  /** Where corrections may start (`correctionStart`), when the caller looked it up already. */
+  from?: number;
+}
+
+/**
+ * The earliest usage time an invoice of `period` may correct: of the usage reported in the period
+ * (up to `until`), and of the price sheet versions published in it and backdated. Earlier periods
+ * from there on are rerated; before it nothing can have changed.
+ */
+export async function correctionStart(store: Store, period: string, until: number): Promise<number> {
+  const p = periodBounds(period);
+  const [earliest, backdated] = await Promise.all([
+    earliestReportedUsage(store, p.start, until),
+    earliestBackdated(store, p.start, until),
+  ]);
+  return [earliest, backdated].reduce<number>(
+    (m, t) => (t === undefined ? m : Math.min(m, periodBounds(periodOf(t)).start)),
+    p.start,
+  );
 }
 
 const lineDescription = (kind: InvoiceLineKind, meterName: string, c: ComputedLine): string => {
@@ -278,20 +314,11 @@ export async function computeInvoices(
 ): Promise<ComputedInvoice[]> {
   const p = periodBounds(period);
   const until = Math.min(opts.reportedUntil, p.end);
-  // Earlier periods this invoice may correct: those with usage reported in the period, and those
-  // a price sheet version published in the period was backdated into.
-  const [earliest, backdated] = await Promise.all([
-    earliestReportedUsage(deps.store, p.start, until),
-    earliestBackdated(deps.store, p.start, until),
-  ]);
-  const from = [earliest, backdated].reduce<number>(
-    (m, t) => (t === undefined ? m : Math.min(m, periodBounds(periodOf(t)).start)),
-    p.start,
-  );
+  const from = opts.from ?? (await correctionStart(deps.store, period, until));
   const seqs = new Set(work.flatMap((w) => w.subscriptions.map((s) => s.seq)));
   const [rows, book, earlier] = await Promise.all([
     usageRows(deps.store, seqs, from, p, until),
-    PriceBook.load(deps.store),
+    opts.book ?? PriceBook.load(deps.store),
     from < p.start
       ? earlierLines(
           deps.store.db,

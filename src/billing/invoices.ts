@@ -20,7 +20,13 @@ import type { Services } from "../services.js";
 import type { DB, InvoiceLineTable, InvoiceTable } from "../storage/schema.js";
 import { closedUntil } from "../usage/service.js";
 import { inReach, type Reach } from "./access.js";
-import { type AccountWork, type ComputedInvoice, computeInvoices } from "./compute.js";
+import {
+  type AccountWork,
+  type ComputedInvoice,
+  computeInvoices,
+  correctionStart,
+  PriceBook,
+} from "./compute.js";
 import {
   type BillingAccountRow,
   findInvoice,
@@ -242,13 +248,26 @@ export async function writeInvoices(
       trx,
       built.filter((b) => inserted.has(b.invoice.id)).flatMap((b) => b.lines),
     );
-    for (const b of built)
-      if (inserted.has(b.invoice.id))
-        await appendAudit(trx, actor, now, {
-          action: "billing/write",
-          target: `/billingAccounts/${b.invoice.billing_account_id}/invoices/${b.invoice.id}`,
-          details: { op: "close", period: b.invoice.period, total: b.invoice.total, lines: b.lines.length },
-        });
+    const audit = built
+      .filter((b) => inserted.has(b.invoice.id))
+      .map((b) => ({
+        at: now,
+        principal_id: actor.principalId,
+        action: "billing/write",
+        target: `/billingAccounts/${b.invoice.billing_account_id}/invoices/${b.invoice.id}`,
+        request_id: actor.requestId,
+        details: JSON.stringify({
+          op: "close",
+          period: b.invoice.period,
+          total: b.invoice.total,
+          lines: b.lines.length,
+        }),
+      }));
+    for (let i = 0; i < audit.length; i += 1000)
+      await trx
+        .insertInto("audit_log")
+        .values(audit.slice(i, i + 1000))
+        .execute();
     await hooks.beforeCommit?.();
     return inserted;
   });
@@ -481,12 +500,16 @@ export async function estimate(deps: Deps, reach: Reach): Promise<EstimateView> 
   const now = deps.clock.now();
   const period = periodOf(now);
   const { account } = reach;
-  const [asOf, subscriptions, cat] = await Promise.all([
+  const [asOf, subscriptions, book] = await Promise.all([
     closedUntil(deps, now),
     subscriptionsOfAccount(deps.store.db, account),
-    meterCatalogue(deps.store.db),
+    PriceBook.recent(deps.store, now),
   ]);
-  const [c] = await computeInvoices(deps, [{ account, subscriptions }], period, { reportedUntil: asOf });
+  const cat = book.cat;
+  const [c] = await computeInvoices(deps, [{ account, subscriptions }], period, {
+    reportedUntil: asOf,
+    book,
+  });
   const { invoice, lines } = rowsOf(c!, "estimate", now);
   const v = visible(
     lines as InvoiceLineRow[],

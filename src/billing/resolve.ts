@@ -120,19 +120,24 @@ export async function subscriptionsOfAccount(
   db: Kysely<DB>,
   account: BillingAccountRow,
 ): Promise<BilledSubscription[]> {
-  const explicit = await db
-    .selectFrom("billing_assignments as a")
-    .innerJoin("subscriptions as s", "s.id", "a.subscription_id")
-    .select(subColumns.map((c) => `s.${c}` as const))
-    .select(["a.department_id", "a.account_id"])
-    .where("a.billing_account_id", "=", account.id)
-    .execute();
-  const centers = account.kind === "enrollment" ? await costCenters(db, account.id) : undefined;
+  // Independent reads, in parallel (on PostgreSQL, on several connections): an estimate is quick.
+  const [explicit, centers, resellerRows, fullTree] = await Promise.all([
+    db
+      .selectFrom("billing_assignments as a")
+      .innerJoin("subscriptions as s", "s.id", "a.subscription_id")
+      .select(subColumns.map((c) => `s.${c}` as const))
+      .select(["a.department_id", "a.account_id"])
+      .where("a.billing_account_id", "=", account.id)
+      .execute(),
+    account.kind === "enrollment" ? costCenters(db, account.id) : undefined,
+    account.kind === "enrollment" ? [] : resellerAccountRows(db),
+    account.kind === "enrollment" ? undefined : ProviderTree.load(db),
+  ]);
   const out = explicit.map((r) => billed(r, r, centers));
   if (account.kind === "enrollment") return out.sort((a, b) => (a.id < b.id ? -1 : 1));
 
-  const resellers = new Map((await resellerAccountRows(db)).map((r) => [r.provider_id!, r]));
-  const tree = resellers.size ? await ProviderTree.load(db) : undefined;
+  const resellers = new Map(resellerRows.map((r) => [r.provider_id!, r]));
+  const tree = resellers.size ? fullTree : undefined;
   let q = db
     .selectFrom("subscriptions as s")
     .leftJoin("billing_assignments as a", "a.subscription_id", "s.id")
