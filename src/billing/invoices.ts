@@ -500,15 +500,18 @@ export async function estimate(deps: Deps, reach: Reach): Promise<EstimateView> 
   const now = deps.clock.now();
   const period = periodOf(now);
   const { account } = reach;
-  const [asOf, subscriptions, book] = await Promise.all([
+  // Everything that does not depend on something else is read at once.
+  const [asOf, subscriptions, book, from] = await Promise.all([
     closedUntil(deps, now),
     subscriptionsOfAccount(deps.store.db, account),
     PriceBook.recent(deps.store, now),
+    correctionStart(deps.store, period, now),
   ]);
   const cat = book.cat;
   const [c] = await computeInvoices(deps, [{ account, subscriptions }], period, {
     reportedUntil: asOf,
     book,
+    from,
   });
   const { invoice, lines } = rowsOf(c!, "estimate", now);
   const v = visible(
