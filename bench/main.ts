@@ -146,7 +146,7 @@ if (runs("billing")) {
       ...(values["usage-keep"]
         ? {
             keep:
-              database === "postgres" ? "tally_bench_billing_keep" : `${values["usage-keep"]}-billing-sqlite`,
+              database === "postgres" ? "bench_billing_keep" : `${values["usage-keep"]}-billing-sqlite`,
           }
         : {}),
       log,
