@@ -24,7 +24,7 @@ import { lookupMeter, type MeterCatalogue, meterCatalogue } from "../rating/mete
 import { loadVersions } from "../rating/price-sheets.js";
 import type { Services } from "../services.js";
 import type { Store } from "../storage/database.js";
-import { type BillingAccountRow, earlierLines, type InvoiceLineRow } from "./repository.js";
+import { type BillingAccountRow, earlierLines, type InvoiceLineRow, invoicedPeriods } from "./repository.js";
 import type { BilledSubscription } from "./resolve.js";
 
 type Deps = Pick<Services, "store" | "config">;
@@ -316,18 +316,14 @@ export async function computeInvoices(
   const until = Math.min(opts.reportedUntil, p.end);
   const from = opts.from ?? (await correctionStart(deps.store, period, until));
   const seqs = new Set(work.flatMap((w) => w.subscriptions.map((s) => s.seq)));
-  const [rows, book, earlier] = await Promise.all([
+  const ids = work.map((w) => w.account.id);
+  const [rows, book, earlier, closed] = await Promise.all([
     usageRows(deps.store, seqs, from, p, until),
     opts.book ?? PriceBook.load(deps.store),
-    from < p.start
-      ? earlierLines(
-          deps.store.db,
-          work.map((w) => w.account.id),
-          period,
-          periodOf(from),
-        )
-      : Promise.resolve([]),
+    from < p.start ? earlierLines(deps.store.db, ids, period, periodOf(from)) : Promise.resolve([]),
+    from < p.start ? invoicedPeriods(deps.store.db, ids, period, periodOf(from)) : Promise.resolve([]),
   ]);
+  const hasInvoice = new Set(closed.map((r) => `${r.billing_account_id}\u0001${r.period}`));
   const bySeq = new Map<number, DayRow[]>();
   for (const r of rows) {
     const list = bySeq.get(r.seq);
@@ -345,7 +341,12 @@ export async function computeInvoices(
     m.set(q, [...(m.get(q) ?? []), storedCharge(l)]);
   }
   const out: ComputedInvoice[] = [];
-  for (const w of work) out.push(await computeOne(deps, book, w, period, bySeq, invoiced.get(w.account.id)));
+  for (const w of work)
+    out.push(
+      await computeOne(deps, book, w, period, bySeq, invoiced.get(w.account.id), (q) =>
+        hasInvoice.has(`${w.account.id}\u0001${q}`),
+      ),
+    );
   return out;
 }
 
@@ -356,6 +357,7 @@ async function computeOne(
   period: string,
   bySeq: ReadonlyMap<number, DayRow[]>,
   invoiced: ReadonlyMap<string, Charge[]> | undefined,
+  hasInvoice: (period: string) => boolean,
 ): Promise<ComputedInvoice> {
   const { account } = w;
   const currency = account.currency;
@@ -463,10 +465,12 @@ async function computeOne(
     const lateKeys = late.get(q)!;
     const kept = unpriced.splice(before).filter((u) => lateKeys.has(`${u.subscriptionId}\u0001${u.meterId}`));
     unpriced.push(...kept);
+    const known = await rateAll(q, "known");
     prior.push({
       usagePeriod: q,
-      invoiced: invoiced?.get(q) ?? [],
-      known: await rateAll(q, "known"),
+      // A period not closed yet (an estimate during the grace) will charge what was known itself.
+      invoiced: hasInvoice(q) ? (invoiced?.get(q) ?? []) : known,
+      known,
       now,
       lateUsage: lateKeys,
     });

@@ -152,6 +152,18 @@ export function earlierLines(db: Kysely<DB>, accountIds: readonly string[], peri
     .execute();
 }
 
+/** The periods from `from` to before `period` the accounts have invoices of (draft or finalized). */
+export function invoicedPeriods(db: Kysely<DB>, accountIds: readonly string[], period: string, from: string) {
+  if (accountIds.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom("invoices")
+    .select(["billing_account_id", "period"])
+    .where("billing_account_id", "in", accountIds as string[])
+    .where("period", "<", period)
+    .where("period", ">=", from)
+    .execute();
+}
+
 /** Inserts rows in chunks of multi-row inserts (SQLite allows 32766 bound values a statement). */
 export async function insertLines(db: Kysely<DB>, rows: readonly Insertable<InvoiceLineTable>[]) {
   for (let i = 0; i < rows.length; i += 1000)

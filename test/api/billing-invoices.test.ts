@@ -308,6 +308,12 @@ describe.each(DIALECTS)("billing periods closed into invoices on %s", (dialect) 
     const r = await req("POST", "/api/v1/billing-accounts/contoso/periods/2026-11/close");
     expect(r.statusCode).toBe(409);
     expect(r.json().error.message).toContain("late usage's grace");
+    // December's estimate during November's grace: November's late usage, nothing of what
+    // November's own invoice will charge.
+    const e = await ok("GET", "/api/v1/billing-accounts/contoso/estimate");
+    const kinds = new Set(e.lines.map((l: { kind: string }) => l.kind));
+    expect(kinds.has("priorPeriodUsage")).toBe(true);
+    expect(kinds.has("adjustment")).toBe(false);
   });
 
   it("closes November into a draft whose every line and total is recomputed to the cent", async () => {
