@@ -13,7 +13,7 @@ import {
   totals,
 } from "../domain/billing/invoice.js";
 import type { InvoiceLineKind } from "../domain/billing/types.js";
-import { formatQuantity, joinQuantity, type Quantity } from "../domain/quantity.js";
+import { formatQuantity, joinQuantity, type Quantity, SCALE } from "../domain/quantity.js";
 import { formatMoney } from "../domain/rating/currency.js";
 import { Dec } from "../domain/rating/decimal.js";
 import { type Markup, type RatingResult, rate, type UsageQuantity } from "../domain/rating/engine.js";
@@ -96,11 +96,13 @@ async function usageRows(
       ? sql`and subscription_seq = any(${list}::bigint[])`
       : sql`and subscription_seq in (${sql.join(list.map((s) => sql.lit(s)))})`;
   const start = sql.lit(period.start);
+  // SQLite's sums are exact 64-bit integers (read as bigints); PostgreSQL's are numeric, read as text.
+  const num = (e: ReturnType<typeof sql>) => (store.dialect === "postgres" ? sql`cast(${e} as text)` : e);
   const q = sql<{ s: number; d: number; m: number; u: string; f: string; ku: string; kf: string }>`
     select subscription_seq as s, usage_day as d, meter_seq as m,
-      cast(sum(q_units) as text) as u, cast(sum(q_frac) as text) as f,
-      cast(sum(case when reported_day < ${start} then q_units else 0 end) as text) as ku,
-      cast(sum(case when reported_day < ${start} then q_frac else 0 end) as text) as kf
+      ${num(sql`sum(q_units)`)} as u, ${num(sql`sum(q_frac)`)} as f,
+      ${num(sql`sum(case when reported_day < ${start} then q_units else 0 end)`)} as ku,
+      ${num(sql`sum(case when reported_day < ${start} then q_frac else 0 end)`)} as kf
     from usage_daily
     where usage_day >= ${sql.lit(from)} and usage_day < ${sql.lit(period.end)}
       and reported_day < ${sql.lit(until)} ${subFilter}
@@ -129,12 +131,17 @@ async function usageRows(
       seq,
       day: Number(r[1]),
       meterSeq: Number(r[2]),
-      now: joinQuantity(r[3] as string, r[4] as string),
-      known: joinQuantity(r[5] as string, r[6] as string),
+      now: quantityOf(r[3], r[4]),
+      known: quantityOf(r[5], r[6]),
     });
   }
   return out;
 }
+
+const quantityOf = (units: unknown, frac: unknown): Quantity =>
+  typeof units === "bigint" && typeof frac === "bigint"
+    ? units * SCALE + frac
+    : joinQuantity(units as string, frac as string);
 
 /** The earliest usage time reported in [from, to): late usage of earlier periods starts there. */
 async function earliestReportedUsage(store: Store, from: number, to: number): Promise<number | undefined> {
@@ -233,6 +240,18 @@ export class PriceBook {
     }
     return undefined;
   }
+}
+
+const dayPeriods = new Map<number, string>();
+/** `periodOf` for UTC midnights, remembered (called for every usage row). */
+function periodOfDay(day: number): string {
+  let p = dayPeriods.get(day);
+  if (p === undefined) {
+    p = periodOf(day);
+    if (dayPeriods.size > 100_000) dayPeriods.clear();
+    dayPeriods.set(day, p);
+  }
+  return p;
 }
 
 export interface ComputeOptions {
@@ -392,7 +411,7 @@ async function computeOne(
   for (const s of w.subscriptions) {
     const poolKey = subPool.get(s.id)!;
     for (const r of bySeq.get(s.seq) ?? []) {
-      const q = periodOf(r.day);
+      const q = periodOfDay(r.day);
       if (q < account.first_period) continue; // usage before the account's first period is not its to bill
       const meter = book.meters.get(r.meterSeq);
       if (!meter) continue;
@@ -405,7 +424,8 @@ async function computeOne(
         end: r.day + DAY,
       };
       pool.now.push({ ...u, quantity: r.now });
-      if (r.known > 0n) pool.known.push({ ...u, quantity: r.known });
+      // What was known before the period matters for earlier periods only.
+      if (q !== period && r.known > 0n) pool.known.push({ ...u, quantity: r.known });
       if (q !== period && r.now !== r.known) {
         latePeriods.add(q);
         let m = late.get(q);

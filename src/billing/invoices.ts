@@ -245,6 +245,7 @@ export async function writeInvoices(
       for (const r of rows) inserted.add(r.id);
     }
     await insertLines(
+      deps.store,
       trx,
       built.filter((b) => inserted.has(b.invoice.id)).flatMap((b) => b.lines),
     );

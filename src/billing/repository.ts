@@ -1,4 +1,5 @@
 import { type Insertable, type Kysely, type Selectable, sql } from "kysely";
+import type { Store } from "../storage/database.js";
 import type {
   BillingAccountTable,
   BillingAssignmentTable,
@@ -164,13 +165,79 @@ export function invoicedPeriods(db: Kysely<DB>, accountIds: readonly string[], p
     .execute();
 }
 
-/** Inserts rows in chunks of multi-row inserts (SQLite allows 32766 bound values a statement). */
-export async function insertLines(db: Kysely<DB>, rows: readonly Insertable<InvoiceLineTable>[]) {
-  for (let i = 0; i < rows.length; i += 1000)
-    await db
-      .insertInto("invoice_lines")
-      .values(rows.slice(i, i + 1000) as Insertable<InvoiceLineTable>[])
-      .execute();
+const LINE_COLUMNS = [
+  "invoice_id",
+  "line_no",
+  "kind",
+  "charge",
+  "description",
+  "subscription_id",
+  "subscription_name",
+  "offer_id",
+  "meter_id",
+  "price_sheet_id",
+  "tier",
+  "quantity",
+  "list_unit_price",
+  "unit_price",
+  "amount",
+  "usage_period",
+  "usage_start",
+  "usage_end",
+  "department_id",
+  "account_id",
+  "cost_center",
+] as const;
+const LINE_TYPES: Record<(typeof LINE_COLUMNS)[number], string> = {
+  invoice_id: "text",
+  line_no: "integer",
+  kind: "text",
+  charge: "text",
+  description: "text",
+  subscription_id: "text",
+  subscription_name: "text",
+  offer_id: "text",
+  meter_id: "text",
+  price_sheet_id: "text",
+  tier: "text",
+  quantity: "text",
+  list_unit_price: "text",
+  unit_price: "text",
+  amount: "text",
+  usage_period: "text",
+  usage_start: "bigint",
+  usage_end: "bigint",
+  department_id: "text",
+  account_id: "text",
+  cost_center: "text",
+};
+
+/**
+ * Inserts invoice lines inside the caller's transaction, fast: on SQLite one prepared statement
+ * run per row on the transaction's connection, on PostgreSQL one `unnest` insert per 10,000 rows.
+ */
+export async function insertLines(
+  store: Store,
+  trx: Kysely<DB>,
+  rows: readonly Insertable<InvoiceLineTable>[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  const value = (r: Insertable<InvoiceLineTable>, c: (typeof LINE_COLUMNS)[number]) => r[c] ?? null;
+  if (store.sqlite) {
+    const handle = store.sqlite;
+    const stmt = handle.prepare(
+      `insert into invoice_lines (${LINE_COLUMNS.join(", ")}) values (${LINE_COLUMNS.map(() => "?").join(", ")})`,
+    );
+    // The caller's transaction holds SQLite's only connection (Kysely's mutex): the statement runs inside it.
+    for (const r of rows) stmt.run(...LINE_COLUMNS.map((c) => value(r, c)));
+    return;
+  }
+  for (let i = 0; i < rows.length; i += 10_000) {
+    const part = rows.slice(i, i + 10_000);
+    const arrays = LINE_COLUMNS.map((c) => sql`${part.map((r) => value(r, c))}::${sql.raw(LINE_TYPES[c])}[]`);
+    await sql`insert into invoice_lines (${sql.raw(LINE_COLUMNS.join(", "))})
+      select * from unnest(${sql.join(arrays)})`.execute(trx);
+  }
 }
 
 /** Takes the next invoice number of an issuer; the counter row is locked until the transaction ends. */

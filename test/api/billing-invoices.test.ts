@@ -410,12 +410,18 @@ describe.each(DIALECTS)("billing periods closed into invoices on %s", (dialect) 
       .where("billing_account_id", "=", "contoso")
       .execute();
     expect(left).toEqual([]);
-    const lines = await t.svc.store.db
+    const orphans = await t.svc.store.db
       .selectFrom("invoice_lines")
       .select("invoice_id")
-      .where("invoice_id", "=", novId)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb.selectFrom("invoices").select("id").whereRef("invoices.id", "=", "invoice_lines.invoice_id"),
+          ),
+        ),
+      )
       .execute();
-    expect(lines).toEqual([]);
+    expect(orphans).toEqual([]);
     const r = await req("POST", "/api/v1/billing-accounts/contoso/periods/2026-11/close");
     expect(r.statusCode).toBe(201);
     const { id, createdAt, ...rest } = r.json();
