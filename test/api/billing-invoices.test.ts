@@ -501,6 +501,17 @@ describe.each(DIALECTS)("billing periods closed into invoices on %s", (dialect) 
     await expect(
       t.svc.store.db.deleteFrom("invoice_lines").where("invoice_id", "=", novId).execute(),
     ).rejects.toThrow(/immutable/);
+    const [line] = await t.svc.store.db
+      .selectFrom("invoice_lines")
+      .selectAll()
+      .where("invoice_id", "=", novId)
+      .execute();
+    await expect(
+      t.svc.store.db
+        .insertInto("invoice_lines")
+        .values({ ...line!, line_no: 9999 })
+        .execute(),
+    ).rejects.toThrow(/immutable/);
     expect(await ok("GET", `/api/v1/billing-accounts/contoso/invoices/${novId}`)).toEqual(f);
     // December's draft, computed against November, cannot go before it is the latest one… it is.
     const dec = await ok("POST", `/api/v1/billing-accounts/contoso/invoices/${decBody.id}/finalize`);

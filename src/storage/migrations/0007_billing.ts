@@ -149,15 +149,7 @@ export async function up(db: AnyDb): Promise<void> {
   if (pg) {
     await sql`create function tally_invoice_frozen() returns trigger language plpgsql as $$
       begin
-        if tg_table_name = 'invoices' then
-          if old.status = 'finalized' then
-            raise exception 'finalized invoices are immutable' using errcode = '23514';
-          end if;
-          if tg_op = 'DELETE' then return old; end if;
-          return new;
-        end if;
-        if exists (select 1 from invoices where id = coalesce(new.invoice_id, old.invoice_id) and status = 'finalized')
-           or (tg_op <> 'INSERT' and exists (select 1 from invoices where id = old.invoice_id and status = 'finalized')) then
+        if old.status = 'finalized' then
           raise exception 'finalized invoices are immutable' using errcode = '23514';
         end if;
         if tg_op = 'DELETE' then return old; end if;
@@ -165,8 +157,22 @@ export async function up(db: AnyDb): Promise<void> {
       end $$`.execute(db);
     await sql`create trigger invoices_frozen before update or delete on invoices
       for each row execute function tally_invoice_frozen()`.execute(db);
-    await sql`create trigger invoice_lines_frozen before insert or update or delete on invoice_lines
-      for each row execute function tally_invoice_frozen()`.execute(db);
+    // Lines are checked once per statement, over the statement's rows (a close inserts thousands).
+    await sql`create function tally_invoice_lines_frozen() returns trigger language plpgsql as $$
+      begin
+        if exists (select 1 from changed c join invoices i on i.id = c.invoice_id where i.status = 'finalized') then
+          raise exception 'finalized invoices are immutable' using errcode = '23514';
+        end if;
+        return null;
+      end $$`.execute(db);
+    for (const [op, table] of [
+      ["insert", "new"],
+      ["update", "old"],
+      ["delete", "old"],
+    ] as const)
+      await sql`create trigger ${sql.raw(`invoice_lines_frozen_${op}`)} after ${sql.raw(op)} on invoice_lines
+        referencing ${sql.raw(table)} table as changed
+        for each statement execute function tally_invoice_lines_frozen()`.execute(db);
   } else {
     await sql`create trigger invoices_frozen_update before update on invoices when old.status = 'finalized'
       begin select raise(abort, 'finalized invoices are immutable'); end`.execute(db);
@@ -194,5 +200,8 @@ export async function down(db: AnyDb): Promise<void> {
     "billing_accounts",
   ])
     await db.schema.dropTable(t).execute();
-  if (isPg(db)) await sql`drop function tally_invoice_frozen`.execute(db);
+  if (isPg(db)) {
+    await sql`drop function tally_invoice_lines_frozen`.execute(db);
+    await sql`drop function tally_invoice_frozen`.execute(db);
+  }
 }
