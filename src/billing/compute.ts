@@ -416,16 +416,25 @@ async function computeOne(
       const meter = book.meters.get(r.meterSeq);
       if (!meter) continue;
       const pool = poolsOf(q).get(poolKey)!;
-      const u = {
+      const end = r.day + DAY;
+      pool.now.push({
         subscriptionId: s.id,
         meterKey: meter.key,
         meterId: meter.id,
         start: r.day,
-        end: r.day + DAY,
-      };
-      pool.now.push({ ...u, quantity: r.now });
+        end,
+        quantity: r.now,
+      });
       // What was known before the period matters for earlier periods only.
-      if (q !== period && r.known > 0n) pool.known.push({ ...u, quantity: r.known });
+      if (q !== period && r.known > 0n)
+        pool.known.push({
+          subscriptionId: s.id,
+          meterKey: meter.key,
+          meterId: meter.id,
+          start: r.day,
+          end,
+          quantity: r.known,
+        });
       if (q !== period && r.now !== r.known) {
         latePeriods.add(q);
         let m = late.get(q);

@@ -3,12 +3,12 @@ import type { Actor } from "../audit/repository.js";
 import { nextPeriod, periodBounds, periodOf } from "../domain/billing/invoice.js";
 import { acquireLease, releaseLease } from "../storage/lease.js";
 import { closedUntil } from "../usage/service.js";
-import { type AccountWork, computeInvoices } from "./compute.js";
+import { type AccountWork, computeInvoices, PriceBook } from "./compute.js";
 import { type Deps, finalizeInvoice, writeInvoices } from "./invoices.js";
 import { resolveAll } from "./resolve.js";
 
 /** Subscriptions' usage read per batch of accounts (one grouped query each). */
-const BATCH_SUBSCRIPTIONS = 50_000;
+const BATCH_SUBSCRIPTIONS = 2_000;
 /** Accounts whose invoices are written per transaction. */
 const WRITE_ACCOUNTS = 500;
 
@@ -60,6 +60,7 @@ export async function closeAllPeriods(
     if (work.length) todo.push({ period: p, work });
   }
   const total = todo.reduce((s, t) => s + t.work.length, 0);
+  const book = await PriceBook.load(deps.store); // one price book for the whole run
   let done = 0;
   for (const { period, work } of todo) {
     let closed = 0;
@@ -70,6 +71,7 @@ export async function closeAllPeriods(
         subs += work[j++]!.subscriptions.length;
       const computed = await computeInvoices(deps, work.slice(i, j), period, {
         reportedUntil: periodBounds(period).end,
+        book,
       });
       for (let k = 0; k < computed.length; k += WRITE_ACCOUNTS) {
         closed += (await writeInvoices(deps, actor, computed.slice(k, k + WRITE_ACCOUNTS), now)).size;

@@ -139,9 +139,11 @@ export interface ComputedLine extends Charge {
 /** The invoice's lines, before numbering: the period's own charges, then the corrections of earlier periods. */
 export function invoiceCharges(period: string, current: readonly Charge[], prior: readonly PriorPeriod[]) {
   const lines: ComputedLine[] = [];
-  for (const c of sumCharges(current).values())
-    if (!(c.amount.isZero() && (c.quantity ?? 0n) === 0n && c.charge !== "usage"))
-      lines.push({ ...c, kind: c.charge, usagePeriod: period });
+  // The period's usage charges are one per key already (one rating per pool, a subscription in one
+  // pool); its terms may repeat (two credits of a version) and are summed.
+  for (const c of current) if (c.charge === "usage") lines.push({ ...c, kind: "usage", usagePeriod: period });
+  for (const c of sumCharges(current.filter((x) => x.charge !== "usage")).values())
+    if (!c.amount.isZero()) lines.push({ ...c, kind: c.charge, usagePeriod: period });
   for (const q of prior) {
     for (const c of diffCharges(q.known, q.invoiced))
       lines.push({ ...c, kind: "adjustment", usagePeriod: q.usagePeriod });
