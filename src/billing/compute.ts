@@ -24,7 +24,7 @@ import { lookupMeter, type MeterCatalogue, meterCatalogue } from "../rating/mete
 import { loadVersions } from "../rating/price-sheets.js";
 import type { Services } from "../services.js";
 import type { Store } from "../storage/database.js";
-import { type BillingAccountRow, earlierLines, type InvoiceLineRow, invoicedPeriods } from "./repository.js";
+import { type BillingAccountRow, earlierInvoices, type InvoiceLineRow } from "./repository.js";
 import type { BilledSubscription } from "./resolve.js";
 
 type Deps = Pick<Services, "store" | "config">;
@@ -336,13 +336,13 @@ export async function computeInvoices(
   const from = opts.from ?? (await correctionStart(deps.store, period, until));
   const seqs = new Set(work.flatMap((w) => w.subscriptions.map((s) => s.seq)));
   const ids = work.map((w) => w.account.id);
-  const [rows, book, earlier, closed] = await Promise.all([
+  const [rows, book, before] = await Promise.all([
     usageRows(deps.store, seqs, from, p, until),
     opts.book ?? PriceBook.load(deps.store),
-    from < p.start ? earlierLines(deps.store.db, ids, period, periodOf(from)) : Promise.resolve([]),
-    from < p.start ? invoicedPeriods(deps.store.db, ids, period, periodOf(from)) : Promise.resolve([]),
+    from < p.start ? earlierInvoices(deps.store.db, ids, period, periodOf(from)) : { periods: [], lines: [] },
   ]);
-  const hasInvoice = new Set(closed.map((r) => `${r.billing_account_id}\u0001${r.period}`));
+  const earlier = before.lines;
+  const hasInvoice = new Set(before.periods.map((r) => `${r.accountId}\u0001${r.period}`));
   const bySeq = new Map<number, DayRow[]>();
   for (const r of rows) {
     const list = bySeq.get(r.seq);

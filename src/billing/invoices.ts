@@ -38,7 +38,7 @@ import {
   linesOfInvoice,
   nextInvoiceNumber,
 } from "./repository.js";
-import { subscriptionsOfAccount } from "./resolve.js";
+import { recentHierarchy, subscriptionsOfAccount } from "./resolve.js";
 
 export type Deps = Pick<Services, "store" | "clock" | "catalog" | "logger" | "metrics" | "config">;
 
@@ -504,7 +504,7 @@ export async function estimate(deps: Deps, reach: Reach): Promise<EstimateView> 
   // Everything that does not depend on something else is read at once.
   const [asOf, subscriptions, book, from] = await Promise.all([
     closedUntil(deps, now),
-    subscriptionsOfAccount(deps.store.db, account),
+    recentHierarchy(deps.store.db, now).then((h) => subscriptionsOfAccount(deps.store.db, account, h)),
     PriceBook.recent(deps.store, now),
     correctionStart(deps.store, period, now),
   ]);

@@ -139,30 +139,41 @@ export const invoiceRowsOfAccount = (db: Kysely<DB>, accountId: string) =>
 export const linesOfInvoice = (db: Kysely<DB>, invoiceId: string) =>
   db.selectFrom("invoice_lines").selectAll().where("invoice_id", "=", invoiceId).orderBy("line_no").execute();
 
-/** Lines of the accounts' invoices before `period` charging usage periods from `from` on (corrections are computed against them). */
-export function earlierLines(db: Kysely<DB>, accountIds: readonly string[], period: string, from: string) {
-  if (accountIds.length === 0) return Promise.resolve([]);
-  return db
-    .selectFrom("invoice_lines as l")
-    .innerJoin("invoices as i", "i.id", "l.invoice_id")
-    .select(["i.billing_account_id as accountId"])
-    .selectAll("l")
-    .where("i.billing_account_id", "in", accountIds as string[])
-    .where("i.period", "<", period)
-    .where("l.usage_period", ">=", from)
-    .execute();
-}
-
-/** The periods from `from` to before `period` the accounts have invoices of (draft or finalized). */
-export function invoicedPeriods(db: Kysely<DB>, accountIds: readonly string[], period: string, from: string) {
-  if (accountIds.length === 0) return Promise.resolve([]);
-  return db
+/**
+ * The accounts' invoices of the periods [from, period) and their lines charging usage periods from
+ * `from` on: what corrections are computed against (an invoice of period X charges no usage after
+ * X). Invoices first, by their account index, then their lines by primary key.
+ */
+export async function earlierInvoices(
+  db: Kysely<DB>,
+  accountIds: readonly string[],
+  period: string,
+  from: string,
+): Promise<{
+  periods: { accountId: string; period: string }[];
+  lines: (InvoiceLineRow & { accountId: string })[];
+}> {
+  if (accountIds.length === 0) return { periods: [], lines: [] };
+  const invoices = await db
     .selectFrom("invoices")
-    .select(["billing_account_id", "period"])
+    .select(["id", "billing_account_id", "period"])
     .where("billing_account_id", "in", accountIds as string[])
     .where("period", "<", period)
     .where("period", ">=", from)
     .execute();
+  const accountOf = new Map(invoices.map((i) => [i.id, i.billing_account_id]));
+  const lines: (InvoiceLineRow & { accountId: string })[] = [];
+  const ids = [...accountOf.keys()];
+  for (let k = 0; k < ids.length; k += 1000) {
+    const rows = await db
+      .selectFrom("invoice_lines")
+      .selectAll()
+      .where("invoice_id", "in", ids.slice(k, k + 1000))
+      .where("usage_period", ">=", from)
+      .execute();
+    for (const r of rows) lines.push({ ...r, accountId: accountOf.get(r.invoice_id)! });
+  }
+  return { periods: invoices.map((i) => ({ accountId: i.billing_account_id, period: i.period })), lines };
 }
 
 const LINE_COLUMNS = [

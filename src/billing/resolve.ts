@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import { ProviderTree } from "../auth/scoping.js";
 import type { DB } from "../storage/schema.js";
 import {
@@ -115,39 +115,68 @@ export async function accountOfSubscription(
   return c ? { account: c, reason: "customer", departmentId: null, accountId: null } : undefined;
 }
 
-/** Every subscription one account bills (deleted ones too: their usage is still billed). */
+/** What the resolution rule needs beyond a subscription: the provider tree and the reseller accounts. */
+export interface Hierarchy {
+  tree: ProviderTree;
+  resellers: ReadonlyMap<string, BillingAccountRow>;
+}
+
+export async function loadHierarchy(db: Kysely<DB>): Promise<Hierarchy> {
+  const [tree, rows] = await Promise.all([ProviderTree.load(db), resellerAccountRows(db)]);
+  return { tree, resellers: new Map(rows.map((r) => [r.provider_id!, r])) };
+}
+
+const recent = new WeakMap<object, { until: number; h: Promise<Hierarchy> }>();
+
+/** The hierarchy reused for a few seconds (estimates; closes read a fresh one). */
+export function recentHierarchy(db: Kysely<DB>, now: number, ttlMs = 5_000): Promise<Hierarchy> {
+  const hit = recent.get(db);
+  if (hit && hit.until > now) return hit.h;
+  const h = loadHierarchy(db);
+  recent.set(db, { until: now + ttlMs, h });
+  h.catch(() => recent.delete(db));
+  return h;
+}
+
+/**
+ * Every subscription one account bills (deleted ones too: their usage is still billed), in one
+ * query: its explicit assignments, and the unassigned subscriptions of its directory (customer) or
+ * of its provider's subtree (reseller) that no nearer reseller account takes.
+ */
 export async function subscriptionsOfAccount(
   db: Kysely<DB>,
   account: BillingAccountRow,
+  hierarchy?: Hierarchy,
 ): Promise<BilledSubscription[]> {
-  // Independent reads, in parallel (on PostgreSQL, on several connections): an estimate is quick.
-  const [explicit, centers, resellerRows, fullTree] = await Promise.all([
-    db
-      .selectFrom("billing_assignments as a")
-      .innerJoin("subscriptions as s", "s.id", "a.subscription_id")
-      .select(subColumns.map((c) => `s.${c}` as const))
-      .select(["a.department_id", "a.account_id"])
-      .where("a.billing_account_id", "=", account.id)
-      .execute(),
-    account.kind === "enrollment" ? costCenters(db, account.id) : undefined,
-    account.kind === "enrollment" ? [] : resellerAccountRows(db),
-    account.kind === "enrollment" ? undefined : ProviderTree.load(db),
-  ]);
-  const out = explicit.map((r) => billed(r, r, centers));
-  if (account.kind === "enrollment") return out.sort((a, b) => (a.id < b.id ? -1 : 1));
-
-  const resellers = new Map(resellerRows.map((r) => [r.provider_id!, r]));
-  const tree = resellers.size ? fullTree : undefined;
-  let q = db
+  const h = account.kind === "enrollment" ? undefined : (hierarchy ?? (await loadHierarchy(db)));
+  const explicit = db
+    .selectFrom("billing_assignments as a")
+    .innerJoin("subscriptions as s", "s.id", "a.subscription_id")
+    .select(subColumns.map((c) => `s.${c}` as const))
+    .select(["a.department_id", "a.account_id", sql<number>`1`.as("assigned")])
+    .where("a.billing_account_id", "=", account.id);
+  let implicit = db
     .selectFrom("subscriptions as s")
     .leftJoin("billing_assignments as a", "a.subscription_id", "s.id")
     .select(subColumns.map((c) => `s.${c}` as const))
+    .select(["a.department_id", "a.account_id", sql<number>`0`.as("assigned")])
     .where("a.subscription_id", "is", null);
-  if (account.kind === "customer") q = q.where("s.directory_id", "=", account.directory_id!);
-  else q = q.where("s.provider_id", "in", tree!.descendants(account.provider_id!));
-  for (const s of await q.execute()) {
-    const r = tree ? resellerOf(tree, resellers, s.provider_id) : undefined;
-    if (account.kind === "customer" ? r === undefined : r?.id === account.id) out.push(billed(s, undefined));
+  if (account.kind === "customer") implicit = implicit.where("s.directory_id", "=", account.directory_id!);
+  else if (account.kind === "reseller")
+    implicit = implicit.where("s.provider_id", "in", h!.tree.descendants(account.provider_id!));
+  const [rows, centers] = await Promise.all([
+    account.kind === "enrollment" ? explicit.execute() : explicit.unionAll(implicit).execute(),
+    account.kind === "enrollment" ? costCenters(db, account.id) : undefined,
+  ]);
+  const out: BilledSubscription[] = [];
+  for (const r of rows) {
+    if (Number(r.assigned) === 1) {
+      out.push(billed(r, r, centers));
+      continue;
+    }
+    const nearest = h!.resellers.size ? resellerOf(h!.tree, h!.resellers, r.provider_id) : undefined;
+    if (account.kind === "customer" ? nearest === undefined : nearest?.id === account.id)
+      out.push(billed(r, undefined));
   }
   return out.sort((a, b) => (a.id < b.id ? -1 : 1));
 }
