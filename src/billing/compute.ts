@@ -143,28 +143,6 @@ const quantityOf = (units: unknown, frac: unknown): Quantity =>
     ? units * SCALE + frac
     : joinQuantity(units as string, frac as string);
 
-/** The earliest usage time reported in [from, to): late usage of earlier periods starts there. */
-async function earliestReportedUsage(store: Store, from: number, to: number): Promise<number | undefined> {
-  const b = await store.db
-    .selectFrom("usage_reported_bounds")
-    .select((eb) => eb.fn.min("min_usage_hour").as("lo"))
-    .where("reported_hour", ">=", from)
-    .where("reported_hour", "<", to)
-    .executeTakeFirst();
-  return b?.lo === null || b?.lo === undefined ? undefined : Number(b.lo);
-}
-
-/** The earliest effective date of the price sheet versions published in [from, to). */
-async function earliestBackdated(store: Store, from: number, to: number): Promise<number | undefined> {
-  const b = await store.db
-    .selectFrom("price_sheets")
-    .select((eb) => eb.fn.min("effective_from").as("lo"))
-    .where("created_at", ">=", from)
-    .where("created_at", "<", to)
-    .executeTakeFirst();
-  return b?.lo === null || b?.lo === undefined ? undefined : Number(b.lo);
-}
-
 /** Everything about prices a run needs, loaded once: versions per offer and currency, markups, offers' owners. */
 export class PriceBook {
   private readonly versions = new Map<string, Promise<PriceSheetVersion[]>>();
@@ -270,12 +248,15 @@ export interface ComputeOptions {
  */
 export async function correctionStart(store: Store, period: string, until: number): Promise<number> {
   const p = periodBounds(period);
-  const [earliest, backdated] = await Promise.all([
-    earliestReportedUsage(store, p.start, until),
-    earliestBackdated(store, p.start, until),
-  ]);
-  return [earliest, backdated].reduce<number>(
-    (m, t) => (t === undefined ? m : Math.min(m, periodBounds(periodOf(t)).start)),
+  // One round trip for both bounds.
+  const r = await sql<{ lo: unknown; b: unknown }>`select
+      (select min(min_usage_hour) from usage_reported_bounds
+        where reported_hour >= ${sql.lit(p.start)} and reported_hour < ${sql.lit(until)}) as lo,
+      (select min(effective_from) from price_sheets
+        where created_at >= ${sql.lit(p.start)} and created_at < ${sql.lit(until)}) as b`.execute(store.db);
+  const row = r.rows[0];
+  return [row?.lo, row?.b].reduce<number>(
+    (m, t) => (t === null || t === undefined ? m : Math.min(m, periodBounds(periodOf(Number(t))).start)),
     p.start,
   );
 }
