@@ -239,6 +239,8 @@ export interface ComputeOptions {
   book?: PriceBook;
   /** Where corrections may start (`correctionStart`), when the caller looked it up already. */
   from?: number;
+  /** The earlier invoices (`earlierInvoices` from `from`), when the caller looked them up already. */
+  before?: Awaited<ReturnType<typeof earlierInvoices>>;
 }
 
 /**
@@ -320,7 +322,10 @@ export async function computeInvoices(
   const [rows, book, before] = await Promise.all([
     usageRows(deps.store, seqs, from, p, until),
     opts.book ?? PriceBook.load(deps.store),
-    from < p.start ? earlierInvoices(deps.store.db, ids, period, periodOf(from)) : { periods: [], lines: [] },
+    opts.before ??
+      (from < p.start
+        ? earlierInvoices(deps.store.db, ids, period, periodOf(from))
+        : { periods: [], lines: [] }),
   ]);
   const earlier = before.lines;
   const hasInvoice = new Set(before.periods.map((r) => `${r.accountId}\u0001${r.period}`));

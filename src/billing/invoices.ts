@@ -29,6 +29,7 @@ import {
 } from "./compute.js";
 import {
   type BillingAccountRow,
+  earlierInvoices,
   findInvoice,
   type InvoiceLineRow,
   type InvoiceRow,
@@ -502,17 +503,24 @@ export async function estimate(deps: Deps, reach: Reach): Promise<EstimateView> 
   const period = periodOf(now);
   const { account } = reach;
   // Everything that does not depend on something else is read at once.
-  const [asOf, subscriptions, book, from] = await Promise.all([
+  const start = correctionStart(deps.store, period, now);
+  const [asOf, subscriptions, book, from, before] = await Promise.all([
     closedUntil(deps, now),
     recentHierarchy(deps.store.db, now).then((h) => subscriptionsOfAccount(deps.store.db, account, h)),
     PriceBook.recent(deps.store, now),
-    correctionStart(deps.store, period, now),
+    start,
+    start.then((from) =>
+      from < periodBounds(period).start
+        ? earlierInvoices(deps.store.db, [account.id], period, periodOf(from))
+        : { periods: [], lines: [] },
+    ),
   ]);
   const cat = book.cat;
   const [c] = await computeInvoices(deps, [{ account, subscriptions }], period, {
     reportedUntil: asOf,
     book,
     from,
+    before,
   });
   const { invoice, lines } = rowsOf(c!, "estimate", now);
   const v = visible(
