@@ -189,6 +189,18 @@ export class PriceBook {
     );
   }
 
+  private readonly names = new Map<string, string>();
+
+  /** A meter's catalogue name (remembered: every line asks). */
+  meterName(meterId: string): string {
+    let n = this.names.get(meterId);
+    if (n === undefined) {
+      n = lookupMeter(this.cat, meterId)?.name ?? meterId;
+      this.names.set(meterId, n);
+    }
+    return n;
+  }
+
   versionsOf(offerId: string, currency: string): Promise<PriceSheetVersion[]> {
     const k = `${offerId}\u0001${currency}`;
     let v = this.versions.get(k);
@@ -500,16 +512,15 @@ async function computeOne(
   const subs = new Map(w.subscriptions.map((s) => [s.id, s]));
   const lines: LineData[] = orderLines(invoiceCharges(period, current, prior)).map((c, i) => {
     const s = c.subscriptionId ? subs.get(c.subscriptionId) : undefined;
-    const meterName = c.meterId ? (lookupMeter(book.cat, c.meterId)?.name ?? c.meterId) : "";
-    return {
-      ...c,
+    const meterName = c.meterId ? book.meterName(c.meterId) : "";
+    return Object.assign(c, {
       lineNo: i + 1,
       description: lineDescription(c.kind, meterName, c),
       subscriptionName: s?.displayName ?? null,
       departmentId: s?.departmentId ?? null,
       accountId: s?.accountId ?? null,
       costCenter: s?.costCenter ?? null,
-    };
+    });
   });
   const taxRate = account.tax_rate === null ? null : new Dec(account.tax_rate);
   const t = totals(

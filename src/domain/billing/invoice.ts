@@ -141,7 +141,9 @@ export function invoiceCharges(period: string, current: readonly Charge[], prior
   const lines: ComputedLine[] = [];
   // The period's usage charges are one per key already (one rating per pool, a subscription in one
   // pool); its terms may repeat (two credits of a version) and are summed.
-  for (const c of current) if (c.charge === "usage") lines.push({ ...c, kind: "usage", usagePeriod: period });
+  // (The charges are the caller's fresh rating results: completed in place, not copied.)
+  for (const c of current)
+    if (c.charge === "usage") lines.push(Object.assign(c, { kind: "usage" as const, usagePeriod: period }));
   for (const c of sumCharges(current.filter((x) => x.charge !== "usage")).values())
     if (!c.amount.isZero()) lines.push({ ...c, kind: c.charge, usagePeriod: period });
   for (const q of prior) {
