@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { billingDocumentSource } from "../../src/billing/documents.js";
 import { ManualClock } from "../../src/clock.js";
 import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
 import { H, VM_BASE } from "../usage-helpers.js";
@@ -291,6 +292,30 @@ describe.each(DIALECTS)("who sees what of an enrollment's billing on %s", (diale
 
     // The whole invoice adds up: its parts' subtotals make the subtotal.
     expect(cents(whole.subtotal)).toBe(cents(da.subtotal) + cents(ao.subtotal));
+  });
+
+  it("gives the downloads documents as the caller may see them", async () => {
+    const docs = billingDocumentSource(t.svc);
+    const user = (id: string) => ({ id, kind: "user" as const, displayName: id, directoryId: null });
+    const whole = await docs.invoice(user("ea"), "ent", invoiceId);
+    expect(whole.chargesVisible).toBe(true);
+    expect(whole.subscriptions.map((s) => s.id).sort()).toEqual([SE1, SE2].sort());
+    expect([whole.reportedFrom, whole.reportedTo]).toEqual([Date.UTC(2026, 10, 1), Date.UTC(2026, 11, 1)]);
+    expect(whole.account).toMatchObject({ id: "ent", kind: "enrollment", currency: "EUR" });
+    await ok("PATCH", "/api/v1/enrollment-policies/ent", { departmentAdminsCanViewCharges: false });
+    const part = await docs.periodDocument(user("dar"), "ent", "2026-11");
+    expect(part.chargesVisible).toBe(false);
+    expect(part.subscriptions.map((s) => s.id)).toEqual([SE1]);
+    expect(part.document.lines.every((l) => l.subscriptionId === SE1 && l.amount === null)).toBe(true);
+    const current = await docs.periodDocument(user("ea"), "ent", "current");
+    expect(current.document).toMatchObject({ estimate: true, period: "2026-12" });
+    await expect(docs.periodDocument(user("ea"), "ent", "2026-10")).rejects.toMatchObject({
+      code: "NotFound",
+    });
+    await expect(docs.invoice(user("tenant"), "ent", invoiceId)).rejects.toMatchObject({ code: "NotFound" });
+    await expect(docs.periodDocument(user("ea"), "ent", "2026-13")).rejects.toMatchObject({
+      code: "ValidationFailed",
+    });
   });
 
   it("lists only the accounts a caller reaches", async () => {
