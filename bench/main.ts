@@ -145,8 +145,7 @@ if (runs("billing")) {
       subscriptions: Number(values["usage-subscriptions"]),
       ...(values["usage-keep"]
         ? {
-            keep:
-              database === "postgres" ? "bench_billing_keep" : `${values["usage-keep"]}-billing-sqlite`,
+            keep: database === "postgres" ? "bench_billing_keep" : `${values["usage-keep"]}-billing-sqlite`,
           }
         : {}),
       log,
