@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeAllPeriods, finalizeDue } from "../../src/billing/run.js";
+import { closeAllPeriods, finalizeDue, startBillingLoop } from "../../src/billing/run.js";
 import { ManualClock } from "../../src/clock.js";
 import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
 import { BLOB_CAPACITY, H, VM_BASE } from "../usage-helpers.js";
@@ -177,5 +177,29 @@ describe.each(DIALECTS)("billing accounts and the monthly run on %s", (dialect) 
     for (const id of ["c0", "c1", "c3", "r"])
       numbers.push((await ok("GET", `/api/v1/billing-accounts/${id}/invoices`)).items[0].number);
     expect(numbers.sort()).toEqual(["INV-000001", "INV-000002", "INV-000003", "INV-000004"]);
+  });
+
+  it("runs as the billing job of tally serve, on one node at a time", async () => {
+    clock().set(Date.UTC(2027, 0, 5, 12));
+    // Two nodes' loops; the lease lets one of them work at a time, the unique (account, period) does the rest.
+    const loops = [startBillingLoop(t.svc, 50), startBillingLoop(t.svc, 50)];
+    const december = () =>
+      t.svc.store.db
+        .selectFrom("invoices")
+        .select(["billing_account_id", "status"])
+        .where("period", "=", "2026-12")
+        .execute();
+    for (let i = 0; i < 200 && (await december()).length < 4; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    await Promise.all(loops.map((l) => l.stop()));
+    const rows = await december();
+    expect(rows.map((r) => r.billing_account_id).sort()).toEqual(["c0", "c1", "c3", "r"]);
+    const audit = await t.svc.store.db
+      .selectFrom("audit_log")
+      .select("principal_id")
+      .where("target", "like", "/billingAccounts/%/invoices/%")
+      .where("principal_id", "=", "billing-job")
+      .execute();
+    expect(audit.length).toBeGreaterThanOrEqual(4);
   });
 });
