@@ -1,13 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { type BillingFigures, benchBilling } from "./billing.js";
 import { type BridgeFigures, benchBridge } from "./bridge.js";
 import { benchIngest, type IngestFigures } from "./ingest.js";
 import { benchUsageApi, type UsageApiFigures } from "./usage-api.js";
 
 /**
  * `npm run bench [-- --records N --postgres URL --only ingest|bridge|usage-api --skip-ingest
- * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-databases sqlite,postgres]`: measures tally next to
+ * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-databases sqlite,postgres --only billing]`: measures tally next to
  * the raw database in the same run and writes bench/results/<date>.json. Targets: DESIGN.md §5.
  */
 const { values } = parseArgs({
@@ -29,9 +30,15 @@ const { values } = parseArgs({
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const postgresUrl =
   values.postgres ?? process.env.TALLY_BENCH_POSTGRES_URL ?? process.env.TALLY_TEST_POSTGRES_URL;
-const results: { ingest: IngestFigures[]; bridge?: BridgeFigures; usageApi: UsageApiFigures[] } = {
+const results: {
+  ingest: IngestFigures[];
+  bridge?: BridgeFigures;
+  usageApi: UsageApiFigures[];
+  billing: BillingFigures[];
+} = {
   ingest: [],
   usageApi: [],
+  billing: [],
 };
 
 const TARGETS = { sqlite: { rps: 100_000, ratio: 0.5 }, postgres: { rps: 50_000, ratio: 0.6 } } as const;
@@ -118,6 +125,41 @@ if (runs("usage-api")) {
   }
 }
 
+const BILLING_TARGET = { closeSeconds: 10, estimateMs: 5 };
+
+if (runs("billing")) {
+  log(
+    "monthly billing run: accounts for every subscription of the usage store, all closed and invoiced; estimates",
+  );
+  const wanted = values["usage-databases"].split(",").map((d) => d.trim());
+  for (const database of ["sqlite", "postgres"] as const) {
+    if (!wanted.includes(database)) continue;
+    if (database === "postgres" && !postgresUrl) {
+      log("  postgres: skipped (give --postgres URL or TALLY_BENCH_POSTGRES_URL)");
+      continue;
+    }
+    log(`  ${database}:`);
+    const f = await benchBilling({
+      database,
+      ...(database === "postgres" ? { postgresUrl: postgresUrl! } : {}),
+      subscriptions: Number(values["usage-subscriptions"]),
+      ...(values["usage-keep"]
+        ? {
+            keep: database === "postgres" ? "bench_billing_keep" : `${values["usage-keep"]}-billing-sqlite`,
+          }
+        : {}),
+      log,
+    });
+    const ok =
+      f.closeAllSeconds <= BILLING_TARGET.closeSeconds && f.estimate.p50Ms <= BILLING_TARGET.estimateMs;
+    log(
+      `  ${database}: invoices for ${f.invoices} accounts in ${f.closeAllSeconds} s (${f.ratioToRawGroupBy} × the raw GROUP BY of ${f.rawHourlyGroupBySeconds} s; target ≤ 10 s), ` +
+        `estimate p50 ${f.estimate.p50Ms} ms, p99 ${f.estimate.p99Ms} ms (target ≤ 5 ms) ${ok ? "OK" : "BELOW TARGET"}`,
+    );
+    results.billing.push(f);
+  }
+}
+
 const dir = join(import.meta.dirname, "..", "..", "bench", "results");
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `${new Date().toISOString().slice(0, 10)}.json`);
@@ -131,6 +173,12 @@ const merged = {
       (e) => !(runs("usage-api") && results.usageApi.some((r) => r.database === e.database)),
     ),
     ...results.usageApi,
+  ],
+  billing: [
+    ...(earlier.billing ?? []).filter(
+      (e) => !(runs("billing") && results.billing.some((r) => r.database === e.database)),
+    ),
+    ...results.billing,
   ],
 };
 writeFileSync(

@@ -50,14 +50,14 @@ export interface UsageApiFigures {
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 /** The month of usage: the one before last, so that it and its late reports are long closed on the server's clock. */
-function benchMonth(now = new Date()): { start: number; hours: number } {
+export function benchMonth(now = new Date()): { start: number; hours: number } {
   const start = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 2, 1);
   return { start, hours: (Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1) - start) / HOUR };
 }
-const MARKER = "bench_usage_store";
+export const MARKER = "bench_usage_store";
 const BIN = join(import.meta.dirname, "..", "..", "bin", "tally.js");
 
-const subscriptionGuid = (i: number) =>
+export const subscriptionGuid = (i: number) =>
   `${(0x10000000 + i).toString(16)}-0000-4000-8000-${i.toString(16).padStart(12, "0")}`;
 const instanceHash = (i: {
   resourceUri: string;
@@ -101,7 +101,7 @@ async function measure(f: () => Promise<unknown>): Promise<Sample> {
  * usage_reported_bounds, usage_clock), in key order and in large transactions: what ingest and
  * the rollup would have produced, without spending an hour producing it.
  */
-async function buildStore(
+export async function buildStore(
   svc: Services,
   subscriptions: number,
   month: { start: number; hours: number },

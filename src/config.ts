@@ -169,6 +169,24 @@ const schema = z.object({
       message: `expected one of ${ROUNDING_MODES.join(", ")}`,
     })
     .default("half-even"),
+  TALLY_BILLING_CLOSE_GRACE: duration("24h"),
+  TALLY_BILLING_FINALIZE_DELAY: z
+    .string()
+    .default("72h")
+    .transform((s, ctx) => {
+      if (s === "off") return undefined;
+      const ms = parseDuration(s);
+      if (ms === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a duration such as 72h or 3d, or off, got "${s}"`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+  TALLY_BILLING_INTERVAL: duration("5m"),
+  TALLY_BILLING_ISSUER: z.string().max(256).default("tally"),
   TALLY_BRIDGE_INTERVAL: duration("10s"),
   TALLY_BRIDGE_BATCH_RECORDS: positiveInt("1000", 10_000),
   TALLY_BRIDGE_TIMEOUT: duration("60s"),
@@ -207,6 +225,14 @@ export interface Config {
   sealDelayMs: number;
   /** How charge line amounts are rounded to the currency's minor units (docs/rating.md). */
   rounding: RoundingMode;
+  /** How long after a billing period ends before it may be closed into an invoice (late usage's grace). */
+  billingCloseGraceMs: number;
+  /** How old a draft invoice gets before the billing job finalizes it; undefined: operators finalize. */
+  billingFinalizeDelayMs: number | undefined;
+  /** How often the billing job looks for periods to close and drafts to finalize. */
+  billingIntervalMs: number;
+  /** The invoice issuer of billing accounts that do not name their own. */
+  billingIssuer: string;
   /** How often the usage bridge looks for closed windows to forward. */
   bridgeIntervalMs: number;
   /** Most records in one batch the bridge sends (a hub takes at most its TALLY_INGEST_MAX_RECORDS). */
@@ -256,6 +282,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (c.TALLY_TOKEN_TTL > c.TALLY_TOKEN_MAX_TTL)
     problems.push("  TALLY_TOKEN_TTL: must not be longer than TALLY_TOKEN_MAX_TTL");
+  if (c.TALLY_BILLING_INTERVAL < 1000) problems.push("  TALLY_BILLING_INTERVAL: must be at least 1s");
+  if (c.TALLY_BILLING_ISSUER.trim() === "") problems.push("  TALLY_BILLING_ISSUER: must not be empty");
   if (c.TALLY_BRIDGE_INTERVAL < 1000) problems.push("  TALLY_BRIDGE_INTERVAL: must be at least 1s");
   if (c.TALLY_BRIDGE_TIMEOUT < 1000) problems.push("  TALLY_BRIDGE_TIMEOUT: must be at least 1s");
   if (c.TALLY_BRIDGE_RETRY_MAX < 5000) problems.push("  TALLY_BRIDGE_RETRY_MAX: must be at least 5s");
@@ -295,6 +323,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestMaxBytes: c.TALLY_INGEST_MAX_BYTES,
     sealDelayMs: c.TALLY_SEAL_DELAY,
     rounding: c.TALLY_ROUNDING,
+    billingCloseGraceMs: c.TALLY_BILLING_CLOSE_GRACE,
+    billingFinalizeDelayMs: c.TALLY_BILLING_FINALIZE_DELAY,
+    billingIntervalMs: c.TALLY_BILLING_INTERVAL,
+    billingIssuer: c.TALLY_BILLING_ISSUER,
     bridgeIntervalMs: c.TALLY_BRIDGE_INTERVAL,
     bridgeBatchRecords: c.TALLY_BRIDGE_BATCH_RECORDS,
     bridgeTimeoutMs: c.TALLY_BRIDGE_TIMEOUT,

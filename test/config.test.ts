@@ -80,4 +80,30 @@ describe("rating configuration", () => {
       /TALLY_ROUNDING: expected one of half-even, half-up/,
     );
   });
+
+  it("parses billing's settings: close grace, finalize delay (or off), interval and issuer", () => {
+    const d = loadConfig({});
+    expect([d.billingCloseGraceMs, d.billingFinalizeDelayMs, d.billingIntervalMs, d.billingIssuer]).toEqual([
+      86_400_000,
+      259_200_000,
+      300_000,
+      "tally",
+    ]);
+    const c = loadConfig({
+      TALLY_BILLING_CLOSE_GRACE: "2h",
+      TALLY_BILLING_FINALIZE_DELAY: "off",
+      TALLY_BILLING_ISSUER: "Contoso Cloud GmbH",
+    });
+    expect([c.billingCloseGraceMs, c.billingFinalizeDelayMs, c.billingIssuer]).toEqual([
+      7_200_000,
+      undefined,
+      "Contoso Cloud GmbH",
+    ]);
+    expect(() => loadConfig({ TALLY_BILLING_FINALIZE_DELAY: "soon" })).toThrow(
+      /TALLY_BILLING_FINALIZE_DELAY: .*or off/,
+    );
+    expect(() => loadConfig({ TALLY_BILLING_INTERVAL: "10ms" })).toThrow(
+      /TALLY_BILLING_INTERVAL: must be at least 1s/,
+    );
+  });
 });

@@ -6,6 +6,7 @@ import { DomainError } from "../domain/errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { NotMigratedError } from "../services.js";
 import { auditCommand } from "./commands/audit.js";
+import { billingCommand } from "./commands/billing.js";
 import { bridgeCommand } from "./commands/bridge.js";
 import { demoCommand } from "./commands/demo.js";
 import { directoryCommand } from "./commands/directory.js";
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   offerCommand(program);
   pricesCommand(program);
   markupCommand(program);
+  billingCommand(program);
   rateCommand(program);
   registrationCommand(program);
   bridgeCommand(program);

@@ -2,6 +2,8 @@ import type { Services } from "../services.js";
 import { registerAuditLog } from "./routes/audit-log.js";
 import { registerAzureRegistrations } from "./routes/azure-registrations.js";
 import { registerAzureUsage } from "./routes/azure-usage.js";
+import { registerBillingAccounts } from "./routes/billing-accounts.js";
+import { registerBillingInvoices } from "./routes/billing-invoices.js";
 import { registerBridge } from "./routes/bridge.js";
 import { registerDirectories } from "./routes/directories.js";
 import { registerEnrollmentPolicies } from "./routes/enrollment-policies.js";
@@ -50,5 +52,7 @@ export function registerRoutes(app: App, svc: Services): void {
   registerRegistrations(app, svc);
   registerAzureRegistrations(app, svc);
   registerBridge(app, svc);
+  registerBillingAccounts(app, svc);
+  registerBillingInvoices(app, svc);
   registerAzureUsage(app, svc);
 }

@@ -49,6 +49,8 @@ export function translateDbError(e: unknown): unknown {
       return new ConstraintError("unique", m?.[1] ?? "", message);
     }
     if (code === "SQLITE_CONSTRAINT_FOREIGNKEY") return new ConstraintError("foreign_key", "", message);
+    // A trigger's raise(abort): the invariants triggers guard (finalized invoices never change).
+    if (code === "SQLITE_CONSTRAINT_TRIGGER") return new ConstraintError("check", "", message);
     if (code === "SQLITE_CONSTRAINT_CHECK") return new ConstraintError("check", "", message);
     if (code === "SQLITE_CONSTRAINT_NOTNULL") return new ConstraintError("not_null", "", message);
     if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || code.startsWith("SQLITE_BUSY_")) {

@@ -5,6 +5,7 @@ import * as m0002 from "./migrations/0002_metering.js";
 import * as m0003 from "./migrations/0003_identity.js";
 import * as m0004 from "./migrations/0004_rating.js";
 import * as m0006 from "./migrations/0006_bridge.js";
+import * as m0007 from "./migrations/0007_billing.js";
 
 /** Every migration, in order. Migrations are frozen once released: add a new one, never edit. */
 const migrations: Record<string, Migration> = {
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   "0003_identity": m0003,
   "0004_rating": m0004,
   "0006_bridge": m0006,
+  "0007_billing": m0007,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

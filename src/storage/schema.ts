@@ -276,7 +276,109 @@ export interface JobLeaseTable {
   until: number;
 }
 
+export interface BillingAccountTable {
+  id: string;
+  kind: "customer" | "reseller" | "enrollment";
+  display_name: string;
+  currency: string;
+  tax_rate: string | null;
+  issuer_name: string;
+  /** JSON object, or null. */
+  address: string | null;
+  directory_id: string | null;
+  provider_id: string | null;
+  /** `YYYY-MM`: the first billing period. */
+  first_period: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BillingDepartmentTable {
+  enrollment_id: string;
+  id: string;
+  display_name: string;
+  cost_center: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BillingEnrollmentAccountTable {
+  enrollment_id: string;
+  id: string;
+  department_id: string;
+  display_name: string;
+  cost_center: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BillingAssignmentTable {
+  subscription_id: string;
+  billing_account_id: string;
+  department_id: string | null;
+  account_id: string | null;
+  created_at: number;
+}
+
+export interface InvoiceTable {
+  id: string;
+  billing_account_id: string;
+  period: string;
+  period_start: number;
+  period_end: number;
+  status: "draft" | "finalized";
+  number: string | null;
+  issuer_name: string;
+  currency: string;
+  tax_rate: string | null;
+  subtotal: string;
+  tax: string;
+  total: string;
+  complete: number;
+  /** JSON array of the usage no price applied to. */
+  unpriced: string;
+  created_at: number;
+  finalized_at: number | null;
+}
+
+export interface InvoiceLineTable {
+  invoice_id: string;
+  line_no: number;
+  kind: string;
+  /** What the line charges for, across invoices: `usage` or an offer term's kind (src/domain/billing/invoice.ts). */
+  charge: string;
+  description: string;
+  subscription_id: string | null;
+  subscription_name: string | null;
+  offer_id: string | null;
+  meter_id: string | null;
+  price_sheet_id: string | null;
+  tier: string | null;
+  quantity: string | null;
+  list_unit_price: string | null;
+  unit_price: string | null;
+  amount: string;
+  usage_period: string | null;
+  usage_start: number | null;
+  usage_end: number | null;
+  department_id: string | null;
+  account_id: string | null;
+  cost_center: string | null;
+}
+
+export interface InvoiceCounterTable {
+  issuer_name: string;
+  last_number: number;
+}
+
 export interface DB {
+  billing_accounts: BillingAccountTable;
+  billing_departments: BillingDepartmentTable;
+  billing_enrollment_accounts: BillingEnrollmentAccountTable;
+  billing_assignments: BillingAssignmentTable;
+  invoices: InvoiceTable;
+  invoice_lines: InvoiceLineTable;
+  invoice_counters: InvoiceCounterTable;
   registrations: RegistrationTable;
   registration_customer_subscriptions: RegistrationCustomerSubscriptionTable;
   bridge_state: BridgeStateTable;

@@ -158,6 +158,39 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
       await ensureRegistration();
       return { method, url: typeof url === "string" ? url : url(), ...(body === undefined ? {} : { body }) };
     };
+  // Billing: b1 (the billing reader's account, a customer account of D4, whose S4 has no usage),
+  // e1 (an enrollment with department d1), and fresh accounts for destructive probes.
+  const D4 = guid(0xd4);
+  const S4 = guid(0x54);
+  let b1Invoice = "";
+  const freshAccount = async () => {
+    const dir = await freshDirectory();
+    return (
+      await op("POST", "/api/v1/billing-accounts", {
+        id: `fresh-account-${next()}`,
+        kind: "customer",
+        displayName: "Fresh",
+        currency: "USD",
+        directoryId: dir,
+        firstPeriod: "2026-10",
+      })
+    ).id as string;
+  };
+  const freshDraft = async () => {
+    const id = await freshAccount();
+    return {
+      account: id,
+      invoice: (await op("POST", `/api/v1/billing-accounts/${id}/periods/2026-10/close`)).id,
+    };
+  };
+  const billing = (n: number, reader: number, others = 404) => ({
+    operator: n,
+    providerAdmin: others,
+    tenantOwner: others,
+    tenantReader: others,
+    billingReader: reader,
+  });
+
   const rootOnly = (n: number) => ({
     operator: n,
     providerAdmin: 403,
@@ -189,6 +222,24 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
     await assign("t1-owner", "Owner", `/subscriptions/${S1}`);
     await assign("t1-reader", "Reader", `/subscriptions/${S1}`);
     await assign("b1-reader", "Billing account reader", "/billingAccounts/b1");
+    await op("POST", "/api/v1/directories", { id: D4, displayName: "Tenant Four" });
+    await op("POST", "/api/v1/subscriptions", { id: S4, displayName: "S4", directoryId: D4 });
+    await op("POST", "/api/v1/billing-accounts", {
+      id: "b1",
+      kind: "customer",
+      displayName: "B1",
+      currency: "USD",
+      directoryId: D4,
+      firstPeriod: "2026-10",
+    });
+    b1Invoice = (await op("POST", "/api/v1/billing-accounts/b1/periods/2026-10/close")).id;
+    await op("POST", "/api/v1/billing-accounts", {
+      id: "e1",
+      kind: "enrollment",
+      displayName: "E1",
+      currency: "USD",
+    });
+    await op("POST", "/api/v1/billing-accounts/e1/departments", { id: "d1", displayName: "D1" });
 
     // Rating: the default offer (S1, S2 and S3 are on it) and an offer of P1's, each priced.
     await op("POST", "/api/v1/offers", { id: "p1-offer", displayName: "P1's own", providerId: P1 });
@@ -312,6 +363,162 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
   };
 
   /** The matrix: route → probes. Requests are built per caller, creating fresh targets where a call is expected to destroy one. */
+  /** Billing accounts, periods and invoices: billing roles at the account, everybody else 404. */
+  const billingRoutes = (): Record<string, Probe[]> => ({
+    "POST /api/v1/billing-accounts": [
+      {
+        name: "create a customer account",
+        req: async () => ({
+          method: "POST",
+          url: "/api/v1/billing-accounts",
+          body: {
+            kind: "customer",
+            displayName: "New",
+            currency: "EUR",
+            directoryId: await freshDirectory(),
+          },
+        }),
+        expect: rootOnly(201),
+      },
+    ],
+    "GET /api/v1/billing-accounts": [
+      { name: "list", req: get("/api/v1/billing-accounts"), expect: same(200) },
+    ],
+    "GET /api/v1/billing-accounts/:id": [
+      { name: "b1", req: get("/api/v1/billing-accounts/b1"), expect: billing(200, 200) },
+      { name: "an enrollment", req: get("/api/v1/billing-accounts/e1"), expect: billing(200, 404) },
+    ],
+    "PATCH /api/v1/billing-accounts/:id": [
+      {
+        name: "rename b1",
+        req: () => ({ method: "PATCH", url: "/api/v1/billing-accounts/b1", body: { displayName: "B1" } }),
+        expect: billing(200, 403),
+      },
+    ],
+    "GET /api/v1/billing-accounts/:id/departments": [
+      { name: "e1's", req: get("/api/v1/billing-accounts/e1/departments"), expect: billing(200, 404) },
+    ],
+    "POST /api/v1/billing-accounts/:id/departments": [
+      {
+        name: "add to e1",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/billing-accounts/e1/departments",
+          body: { id: `dep-${next()}`, displayName: "Dep" },
+        }),
+        expect: billing(201, 404),
+      },
+    ],
+    "GET /api/v1/billing-accounts/:id/enrollment-accounts": [
+      {
+        name: "e1's",
+        req: get("/api/v1/billing-accounts/e1/enrollment-accounts"),
+        expect: billing(200, 404),
+      },
+    ],
+    "POST /api/v1/billing-accounts/:id/enrollment-accounts": [
+      {
+        name: "add to e1's d1",
+        req: () => ({
+          method: "POST",
+          url: "/api/v1/billing-accounts/e1/enrollment-accounts",
+          body: { id: `acc-${next()}`, departmentId: "d1", displayName: "Acc" },
+        }),
+        expect: billing(201, 404),
+      },
+    ],
+    "GET /api/v1/billing-accounts/:id/subscriptions": [
+      { name: "b1's", req: get("/api/v1/billing-accounts/b1/subscriptions"), expect: billing(200, 200) },
+    ],
+    "PUT /api/v1/billing-accounts/:id/subscriptions/:subscriptionId": [
+      {
+        name: "assign a subscription to b1",
+        req: async () => ({
+          method: "PUT",
+          url: `/api/v1/billing-accounts/b1/subscriptions/${await freshSubscription()}`,
+          body: {},
+        }),
+        expect: billing(200, 403),
+      },
+    ],
+    "DELETE /api/v1/billing-accounts/:id/subscriptions/:subscriptionId": [
+      {
+        name: "unassign a subscription from b1",
+        req: async () => {
+          const sub = await freshSubscription();
+          await op("PUT", `/api/v1/billing-accounts/b1/subscriptions/${sub}`, {});
+          return { method: "DELETE", url: `/api/v1/billing-accounts/b1/subscriptions/${sub}` };
+        },
+        expect: billing(204, 403),
+      },
+    ],
+    "GET /api/v1/subscriptions/:id/billing-account": [
+      {
+        name: "S1's",
+        req: get(`/api/v1/subscriptions/${S1}/billing-account`),
+        expect: {
+          operator: 200,
+          providerAdmin: 200,
+          tenantOwner: 200,
+          tenantReader: 200,
+          billingReader: 404,
+        },
+      },
+    ],
+    "GET /api/v1/billing/unbilled-subscriptions": [
+      { name: "all", req: get("/api/v1/billing/unbilled-subscriptions"), expect: rootOnly(200) },
+    ],
+    "GET /api/v1/billing-accounts/:id/periods": [
+      { name: "b1's", req: get("/api/v1/billing-accounts/b1/periods?all=true"), expect: billing(200, 200) },
+    ],
+    "GET /api/v1/billing-accounts/:id/estimate": [
+      { name: "b1's", req: get("/api/v1/billing-accounts/b1/estimate"), expect: billing(200, 200) },
+    ],
+    "POST /api/v1/billing-accounts/:id/periods/:period/close": [
+      {
+        name: "close October",
+        req: async (who) => ({
+          method: "POST",
+          url: `/api/v1/billing-accounts/${who === "billingReader" ? "b1" : await freshAccount()}/periods/2026-10/close`,
+        }),
+        expect: billing(201, 403),
+      },
+    ],
+    "GET /api/v1/billing-accounts/:id/invoices": [
+      { name: "b1's", req: get("/api/v1/billing-accounts/b1/invoices"), expect: billing(200, 200) },
+    ],
+    "GET /api/v1/billing-accounts/:id/invoices/:invoiceId": [
+      {
+        name: "b1's October",
+        req: get(() => `/api/v1/billing-accounts/b1/invoices/${b1Invoice}`),
+        expect: billing(200, 200),
+      },
+    ],
+    "POST /api/v1/billing-accounts/:id/invoices/:invoiceId/finalize": [
+      {
+        name: "finalize a draft",
+        req: async (who) => {
+          const d = who === "billingReader" ? { account: "b1", invoice: b1Invoice } : await freshDraft();
+          return {
+            method: "POST",
+            url: `/api/v1/billing-accounts/${d.account}/invoices/${d.invoice}/finalize`,
+          };
+        },
+        expect: billing(200, 403),
+      },
+    ],
+    "DELETE /api/v1/billing-accounts/:id/invoices/:invoiceId": [
+      {
+        name: "discard a draft",
+        req: async (who) => {
+          const d = who === "billingReader" ? { account: "b1", invoice: b1Invoice } : await freshDraft();
+          return { method: "DELETE", url: `/api/v1/billing-accounts/${d.account}/invoices/${d.invoice}` };
+        },
+        expect: billing(204, 403),
+      },
+    ],
+  });
+
   const matrix = (): Record<string, Probe[]> => ({
     "GET /healthz": [{ name: "live", req: get("/healthz"), expect: same(200) }],
     "GET /readyz": [{ name: "ready", req: get("/readyz"), expect: same(200) }],
@@ -1520,6 +1727,7 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
       },
     ],
     ...azureUsageRoutes(),
+    ...billingRoutes(),
   });
 
   it("has an entry for every route the app serves", () => {

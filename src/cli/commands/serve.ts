@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { startBillingLoop } from "../../billing/run.js";
 import { startBridgeLoop } from "../../bridge/worker.js";
 import { type Config, ConfigError } from "../../config.js";
 import { buildApp } from "../../http/app.js";
@@ -33,6 +34,7 @@ export async function serve(config: Config): Promise<void> {
   await app.listen({ port: config.port, host: config.host });
   const rollup = startRollupLoop(svc);
   const bridge = startBridgeLoop(svc);
+  const billing = startBillingLoop(svc);
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
   const base = config.publicUrl ?? `${https ? "https" : "http"}://localhost:${port}`;
@@ -63,6 +65,7 @@ export async function serve(config: Config): Promise<void> {
       await app.close();
       await rollup.stop();
       await bridge.stop();
+      await billing.stop();
       await svc.close();
       svc.logger.info("stopped");
       process.exit(0);

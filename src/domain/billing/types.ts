@@ -70,9 +70,10 @@ export interface InvoiceLine {
   /** The tier's start quantity, or `included`. */
   tier: string | null;
   quantity: string | null;
+  /** Money fields are null when the caller may not see charges (`chargesHidden`). */
   listUnitPrice: string | null;
   unitPrice: string | null;
-  amount: string;
+  amount: string | null;
   /** The billing period the usage belongs to (`YYYY-MM`); differs from the invoice's on prior-period lines. */
   usagePeriod: string | null;
   usageStart: string | null;
@@ -97,15 +98,35 @@ export interface InvoiceView {
   periodEnd: string;
   status: InvoiceStatus;
   currency: string;
-  subtotal: string;
+  /** Null, like every money field, when the caller may not see charges (`chargesHidden`). */
+  subtotal: string | null;
   taxRate: string | null;
-  tax: string;
-  total: string;
+  tax: string | null;
+  total: string | null;
   createdAt: string;
   finalizedAt: string | null;
   /** False when some usage had no price: it is listed in `unpriced` and left out of the amounts. */
   complete: boolean;
   lines: InvoiceLine[];
+  /** Usage no price applied to (reported, never free). */
+  unpriced?: UnpricedUsageView[];
+  /** True when the caller may see quantities but not money: every money field is null. */
+  chargesHidden?: boolean;
+  /**
+   * True when the caller sees only part of an enrollment (a department or account): lines of its
+   * subscriptions, and totals of that part.
+   */
+  partial?: boolean;
+}
+
+export interface UnpricedUsageView {
+  subscriptionId: string;
+  meterId: string;
+  quantity: string;
+  reason: string;
+  usagePeriod: string;
+  usageStart: string;
+  usageEnd: string;
 }
 
 /** The open period's charges so far: never an invoice, always marked as an estimate. */
@@ -119,12 +140,15 @@ export interface EstimateView {
   asOf: string;
   note: string;
   currency: string;
-  subtotal: string;
+  subtotal: string | null;
   taxRate: string | null;
-  tax: string;
-  total: string;
+  tax: string | null;
+  total: string | null;
   complete: boolean;
   lines: InvoiceLine[];
+  unpriced?: UnpricedUsageView[];
+  chargesHidden?: boolean;
+  partial?: boolean;
 }
 
 /**

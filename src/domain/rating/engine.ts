@@ -164,41 +164,55 @@ export function rate(input: RatingInput): RatingResult {
   const versions = [...input.versions].sort(byStart);
   const chargeFrom = input.chargeFrom ?? input.period.start;
   const factor = input.markup ? new Dec(1).plus(input.markup.percent.div(100)) : new Dec(1);
-  const lines = new Map<string, LineAcc>();
+  // Lines by subscription, then meter, then version and tier: nested maps keyed by the strings the
+  // usage already holds, so that the hot loop builds no key strings (a monthly run rates millions).
+  const lines = new Map<string, Map<string, Map<string, Map<bigint, LineAcc>>>>();
+  const allLines: LineAcc[] = [];
   const unpriced = new Map<string, UnpricedUsage>();
   const position = new Map<string, Quantity>();
 
-  const add = (
-    u: UsageQuantity,
-    v: PriceSheetVersion,
-    tier: string,
-    tierStart: bigint,
-    price: Dec,
-    q: bigint,
-  ) => {
+  /** `tierStart` null: the included quantity. */
+  const add = (u: UsageQuantity, v: PriceSheetVersion, tierStart: bigint | null, price: Dec, q: bigint) => {
     if (q <= 0n) return;
-    const key = `${u.subscriptionId}\u0001${u.meterKey}\u0001${v.id}\u0001${tier}`;
-    const acc = lines.get(key);
+    let bySub = lines.get(u.subscriptionId);
+    if (!bySub) {
+      bySub = new Map();
+      lines.set(u.subscriptionId, bySub);
+    }
+    let byMeter = bySub.get(u.meterKey);
+    if (!byMeter) {
+      byMeter = new Map();
+      bySub.set(u.meterKey, byMeter);
+    }
+    let byVersion = byMeter.get(v.id);
+    if (!byVersion) {
+      byVersion = new Map();
+      byMeter.set(v.id, byVersion);
+    }
+    const key = tierStart ?? -1n;
+    const acc = byVersion.get(key);
     if (acc) {
       acc.line.quantity += q;
       acc.line.usageStart = Math.min(acc.line.usageStart, u.start);
       acc.line.usageEnd = Math.max(acc.line.usageEnd, u.end);
       return;
     }
-    lines.set(key, {
+    const created: LineAcc = {
       line: {
         subscriptionId: u.subscriptionId,
         meterId: u.meterId,
         priceSheetId: v.id,
         effectiveFrom: v.effectiveFrom,
-        tier,
+        tier: tierStart === null ? INCLUDED_TIER : formatQuantity(tierStart),
         quantity: q,
         listUnitPrice: price,
         usageStart: u.start,
         usageEnd: u.end,
       },
-      order: [u.subscriptionId, u.meterId, v.effectiveFrom, tier === INCLUDED_TIER ? -1n : tierStart],
-    });
+      order: [u.subscriptionId, u.meterId, v.effectiveFrom, key],
+    };
+    byVersion.set(key, created);
+    allLines.push(created);
   };
 
   for (const u of [...input.usage].sort(usageOrder)) {
@@ -233,7 +247,7 @@ export function rate(input: RatingInput): RatingResult {
     graduate(u, v, price, p0, p1, add);
   }
 
-  const charged: ChargeLine[] = [...lines.values()]
+  const charged: ChargeLine[] = allLines
     .sort((a, b) => {
       const [s1, m1, e1, t1] = a.order;
       const [s2, m2, e2, t2] = b.order;
@@ -280,10 +294,10 @@ function graduate(
   price: MeterPrice,
   p0: bigint,
   p1: bigint,
-  add: (u: UsageQuantity, v: PriceSheetVersion, tier: string, start: bigint, price: Dec, q: bigint) => void,
+  add: (u: UsageQuantity, v: PriceSheetVersion, start: bigint | null, price: Dec, q: bigint) => void,
 ): void {
   const inc = price.included;
-  if (inc > p0) add(u, v, INCLUDED_TIER, 0n, ZERO, (p1 < inc ? p1 : inc) - p0);
+  if (inc > p0) add(u, v, null, ZERO, (p1 < inc ? p1 : inc) - p0);
   const from = p0 > inc ? p0 : inc;
   const tiers = price.tiers;
   for (let i = 0; i < tiers.length; i++) {
@@ -291,7 +305,7 @@ function graduate(
     const hi = tiers[i + 1]?.start;
     const a = from > lo ? from : lo;
     const b = hi === undefined || p1 < hi ? p1 : hi;
-    if (b > a) add(u, v, formatQuantity(lo), lo, tiers[i]!.unitPrice, b - a);
+    if (b > a) add(u, v, lo, tiers[i]!.unitPrice, b - a);
   }
 }
 

@@ -1,0 +1,535 @@
+import { sql } from "kysely";
+import { ProviderTree } from "../auth/scoping.js";
+import {
+  type Charge,
+  type ComputedLine,
+  chargesOf,
+  invoiceCharges,
+  orderLines,
+  type PriorPeriod,
+  parseSignedQuantity,
+  periodBounds,
+  periodOf,
+  totals,
+} from "../domain/billing/invoice.js";
+import type { InvoiceLineKind } from "../domain/billing/types.js";
+import { formatQuantity, joinQuantity, type Quantity, SCALE } from "../domain/quantity.js";
+import { formatMoney } from "../domain/rating/currency.js";
+import { Dec } from "../domain/rating/decimal.js";
+import { type Markup, type RatingResult, rate, type UsageQuantity } from "../domain/rating/engine.js";
+import type { PriceSheetVersion } from "../domain/rating/price-sheet.js";
+import { DAY, toIso } from "../domain/time.js";
+import { parsePercent } from "../rating/markups.js";
+import { lookupMeter, type MeterCatalogue, meterCatalogue } from "../rating/meters.js";
+import { loadVersions } from "../rating/price-sheets.js";
+import type { Services } from "../services.js";
+import type { Store } from "../storage/database.js";
+import { type BillingAccountRow, earlierInvoices, type InvoiceLineRow } from "./repository.js";
+import type { BilledSubscription } from "./resolve.js";
+
+type Deps = Pick<Services, "store" | "config">;
+
+/** An account and the subscriptions it bills, as resolved for the run. */
+export interface AccountWork {
+  account: BillingAccountRow;
+  subscriptions: readonly BilledSubscription[];
+}
+
+export interface UnpricedItem {
+  subscriptionId: string;
+  meterId: string;
+  quantity: string;
+  reason: string;
+  usagePeriod: string;
+  usageStart: string;
+  usageEnd: string;
+}
+
+/** A computed line, ready to store: what the invoice_lines row holds. */
+export interface LineData extends ComputedLine {
+  lineNo: number;
+  description: string;
+  subscriptionName: string | null;
+  departmentId: string | null;
+  accountId: string | null;
+  costCenter: string | null;
+}
+
+export interface ComputedInvoice {
+  account: BillingAccountRow;
+  period: string;
+  lines: LineData[];
+  subtotal: Dec;
+  tax: Dec;
+  total: Dec;
+  unpriced: UnpricedItem[];
+}
+
+/** One usage day of a subscription's meter: everything reported before the period's end, and before its start. */
+interface DayRow {
+  seq: number;
+  day: number;
+  meterSeq: number;
+  now: Quantity;
+  known: Quantity;
+}
+
+/**
+ * The daily aggregates a period's invoices need, in one grouped query: usage days from `from` to
+ * the period's end, summed over usage reported before `until`, and separately over what was
+ * reported before the period began (corrections of earlier periods are computed from both).
+ * Subscriptions are filtered in the query when few, else every row is read and filtered here.
+ */
+async function usageRows(
+  store: Store,
+  seqs: ReadonlySet<number>,
+  from: number,
+  period: { start: number; end: number },
+  until: number,
+): Promise<DayRow[]> {
+  if (seqs.size === 0) return [];
+  const list = [...seqs].sort((a, b) => a - b);
+  const few = list.length <= 2000;
+  const subFilter = !few
+    ? sql``
+    : store.dialect === "postgres"
+      ? sql`and subscription_seq = any(${list}::bigint[])`
+      : sql`and subscription_seq in (${sql.join(list.map((s) => sql.lit(s)))})`;
+  const start = sql.lit(period.start);
+  // SQLite's sums are exact 64-bit integers (read as bigints); PostgreSQL's are numeric, read as text.
+  const num = (e: ReturnType<typeof sql>) => (store.dialect === "postgres" ? sql`cast(${e} as text)` : e);
+  const q = sql<{ s: number; d: number; m: number; u: string; f: string; ku: string; kf: string }>`
+    select subscription_seq as s, usage_day as d, meter_seq as m,
+      ${num(sql`sum(q_units)`)} as u, ${num(sql`sum(q_frac)`)} as f,
+      ${num(sql`sum(case when reported_day < ${start} then q_units else 0 end)`)} as ku,
+      ${num(sql`sum(case when reported_day < ${start} then q_frac else 0 end)`)} as kf
+    from usage_daily
+    where usage_day >= ${sql.lit(from)} and usage_day < ${sql.lit(period.end)}
+      and reported_day < ${sql.lit(until)} ${subFilter}
+    group by subscription_seq, usage_day, meter_seq`;
+  const c = q.compile(store.db);
+  let rows: unknown[][];
+  if (store.sqlite) {
+    rows = await store.db.connection().execute(
+      async () =>
+        store
+          .sqlite!.prepare(c.sql)
+          .raw(true)
+          .all(...(c.parameters as unknown[])) as unknown[][],
+    );
+  } else if (store.pool) {
+    rows = (await store.pool.query({ text: c.sql, values: c.parameters as unknown[], rowMode: "array" }))
+      .rows;
+  } else {
+    rows = (await q.execute(store.db)).rows.map((r) => [r.s, r.d, r.m, r.u, r.f, r.ku, r.kf]);
+  }
+  const out: DayRow[] = [];
+  for (const r of rows) {
+    const seq = Number(r[0]);
+    if (!few && !seqs.has(seq)) continue;
+    out.push({
+      seq,
+      day: Number(r[1]),
+      meterSeq: Number(r[2]),
+      now: quantityOf(r[3], r[4]),
+      known: quantityOf(r[5], r[6]),
+    });
+  }
+  return out;
+}
+
+const quantityOf = (units: unknown, frac: unknown): Quantity =>
+  typeof units === "bigint" && typeof frac === "bigint"
+    ? units * SCALE + frac
+    : joinQuantity(units as string, frac as string);
+
+/** Everything about prices a run needs, loaded once: versions per offer and currency, markups, offers' owners. */
+export class PriceBook {
+  private readonly versions = new Map<string, Promise<PriceSheetVersion[]>>();
+  private constructor(
+    private readonly store: Store,
+    readonly cat: MeterCatalogue,
+    readonly meters: ReadonlyMap<number, { key: string; id: string }>,
+    private readonly markups: ReadonlyMap<string, Dec>,
+    private readonly offerOwner: ReadonlyMap<string, string>,
+    private readonly tree: ProviderTree | undefined,
+  ) {}
+
+  private static cached = new WeakMap<Store, { until: number; book: Promise<PriceBook> }>();
+
+  /**
+   * A book reused for a few seconds (estimates: many per second on a busy portal, and an estimate
+   * may be a few seconds behind a price change). Closes always load a fresh one.
+   */
+  static recent(store: Store, now: number, ttlMs = 5_000): Promise<PriceBook> {
+    const hit = PriceBook.cached.get(store);
+    if (hit && hit.until > now) return hit.book;
+    const book = PriceBook.load(store);
+    PriceBook.cached.set(store, { until: now + ttlMs, book });
+    book.catch(() => PriceBook.cached.delete(store));
+    return book;
+  }
+
+  static async load(store: Store): Promise<PriceBook> {
+    const db = store.db;
+    const [cat, meterRows, markupRows, offers] = await Promise.all([
+      meterCatalogue(db),
+      db.selectFrom("meters").select(["seq", "key", "id"]).execute(),
+      db.selectFrom("markups").select(["scope", "percent"]).execute(),
+      db.selectFrom("offers").select(["id", "provider_id"]).execute(),
+    ]);
+    const providerMarkups = markupRows.some((m) => m.scope.startsWith("/providers/"));
+    return new PriceBook(
+      store,
+      cat,
+      new Map(meterRows.map((m) => [Number(m.seq), { key: m.key, id: cat.get(m.key)?.id ?? m.id }])),
+      new Map(markupRows.map((m) => [m.scope, parsePercent(m.percent) as Dec])),
+      new Map(offers.map((o) => [o.id, o.provider_id])),
+      providerMarkups ? await ProviderTree.load(db) : undefined,
+    );
+  }
+
+  private readonly names = new Map<string, string>();
+
+  /** A meter's catalogue name (remembered: every line asks). */
+  meterName(meterId: string): string {
+    let n = this.names.get(meterId);
+    if (n === undefined) {
+      n = lookupMeter(this.cat, meterId)?.name ?? meterId;
+      this.names.set(meterId, n);
+    }
+    return n;
+  }
+
+  versionsOf(offerId: string, currency: string): Promise<PriceSheetVersion[]> {
+    const k = `${offerId}\u0001${currency}`;
+    let v = this.versions.get(k);
+    if (!v) {
+      v = loadVersions(this.store.db, this.cat, offerId, currency).then((r) => r.versions);
+      this.versions.set(k, v);
+    }
+    return v;
+  }
+
+  /**
+   * The markup on a subscription's charges on an account: the account's own markup if it has one;
+   * else, for customer and enrollment accounts, the reseller's (as the tenant pays it: the nearest
+   * delegated provider between the subscription's provider and the offer's owner). A reseller
+   * account is invoiced at the price sheets' prices (or its own markup): its own markup on its
+   * tenants is what it charges them, not what it pays.
+   */
+  markupFor(account: BillingAccountRow, sub: BilledSubscription): Markup | undefined {
+    const own = this.markups.get(`/billingAccounts/${account.id}`);
+    if (own) return { scope: `/billingAccounts/${account.id}`, percent: own };
+    if (account.kind === "reseller" || !this.tree) return undefined;
+    const owner = this.offerOwner.get(sub.offerId);
+    for (const id of this.tree.ancestors(sub.providerId)) {
+      if (id === owner) break;
+      const p = this.markups.get(`/providers/${id}`);
+      if (p) return { scope: `/providers/${id}`, percent: p };
+    }
+    return undefined;
+  }
+}
+
+const dayPeriods = new Map<number, string>();
+/** `periodOf` for UTC midnights, remembered (called for every usage row). */
+function periodOfDay(day: number): string {
+  let p = dayPeriods.get(day);
+  if (p === undefined) {
+    p = periodOf(day);
+    if (dayPeriods.size > 100_000) dayPeriods.clear();
+    dayPeriods.set(day, p);
+  }
+  return p;
+}
+
+export interface ComputeOptions {
+  /** Usage reported before this instant counts (the period's end for a close, the watermark for an estimate). */
+  reportedUntil: number;
+  /** Prices to use (an estimate's recent book); a close loads its own. */
+  book?: PriceBook;
+  /** Where corrections may start (`correctionStart`), when the caller looked it up already. */
+  from?: number;
+  /** The earlier invoices (`earlierInvoices` from `from`), when the caller looked them up already. */
+  before?: Awaited<ReturnType<typeof earlierInvoices>>;
+}
+
+/**
+ * The earliest usage time an invoice of `period` may correct: of the usage reported in the period
+ * (up to `until`), and of the price sheet versions published in it and backdated. Earlier periods
+ * from there on are rerated; before it nothing can have changed.
+ */
+export async function correctionStart(store: Store, period: string, until: number): Promise<number> {
+  const p = periodBounds(period);
+  // One round trip for both bounds.
+  const r = await sql<{ lo: unknown; b: unknown }>`select
+      (select min(min_usage_hour) from usage_reported_bounds
+        where reported_hour >= ${sql.lit(p.start)} and reported_hour < ${sql.lit(until)}) as lo,
+      (select min(effective_from) from price_sheets
+        where created_at >= ${sql.lit(p.start)} and created_at < ${sql.lit(until)}) as b`.execute(store.db);
+  const row = r.rows[0];
+  return [row?.lo, row?.b].reduce<number>(
+    (m, t) => (t === null || t === undefined ? m : Math.min(m, periodBounds(periodOf(Number(t))).start)),
+    p.start,
+  );
+}
+
+const lineDescription = (kind: InvoiceLineKind, meterName: string, c: ComputedLine): string => {
+  const tier =
+    c.tier === "included" ? " (included quantity)" : c.tier && c.tier !== "0" ? ` (from ${c.tier})` : "";
+  switch (kind) {
+    case "usage":
+      return `${meterName}${tier}`;
+    case "priorPeriodUsage":
+      return `${meterName}${tier}: usage of ${c.usagePeriod} reported late`;
+    case "adjustment":
+      return c.meterId
+        ? `Adjustment of ${c.usagePeriod}: ${meterName}${tier}`
+        : `Adjustment of ${c.usagePeriod}: ${c.charge}`;
+    case "recurringCharge":
+      return `Recurring Charge (${c.offerId}, ${c.usagePeriod})`;
+    case "commitmentDiscount":
+      return `Monetary Commitment discount on ${meterName} (${c.usagePeriod})`;
+    case "commitmentShortfall":
+      return `Monetary Commitment shortfall (${c.offerId}, ${c.usagePeriod})`;
+    case "credit":
+      return `Monetary Credit (${c.offerId}, ${c.usagePeriod})`;
+  }
+};
+
+function storedCharge(l: InvoiceLineRow): Charge {
+  return {
+    charge: l.charge as Charge["charge"],
+    subscriptionId: l.subscription_id,
+    offerId: l.offer_id,
+    meterId: l.meter_id,
+    priceSheetId: l.price_sheet_id,
+    tier: l.tier,
+    quantity: l.quantity === null ? null : parseSignedQuantity(l.quantity),
+    listUnitPrice: l.list_unit_price === null ? null : new Dec(l.list_unit_price),
+    unitPrice: l.unit_price === null ? null : new Dec(l.unit_price),
+    amount: new Dec(l.amount),
+    usageStart: l.usage_start === null ? null : Number(l.usage_start),
+    usageEnd: l.usage_end === null ? null : Number(l.usage_end),
+  };
+}
+
+/**
+ * Computes the invoices of some accounts for one period (docs/billing.md, "What an invoice
+ * covers"): one grouped usage query for all of them, earlier invoices' lines in one query, then
+ * rating in memory — per offer (and markup) among each account's subscriptions, pooled.
+ */
+export async function computeInvoices(
+  deps: Deps,
+  work: readonly AccountWork[],
+  period: string,
+  opts: ComputeOptions,
+): Promise<ComputedInvoice[]> {
+  const p = periodBounds(period);
+  const until = Math.min(opts.reportedUntil, p.end);
+  const from = opts.from ?? (await correctionStart(deps.store, period, until));
+  const seqs = new Set(work.flatMap((w) => w.subscriptions.map((s) => s.seq)));
+  const ids = work.map((w) => w.account.id);
+  const [rows, book, before] = await Promise.all([
+    usageRows(deps.store, seqs, from, p, until),
+    opts.book ?? PriceBook.load(deps.store),
+    opts.before ??
+      (from < p.start
+        ? earlierInvoices(deps.store.db, ids, period, periodOf(from))
+        : { periods: [], lines: [] }),
+  ]);
+  const earlier = before.lines;
+  const hasInvoice = new Set(before.periods.map((r) => `${r.accountId}\u0001${r.period}`));
+  const bySeq = new Map<number, DayRow[]>();
+  for (const r of rows) {
+    const list = bySeq.get(r.seq);
+    if (list) list.push(r);
+    else bySeq.set(r.seq, [r]);
+  }
+  const invoiced = new Map<string, Map<string, Charge[]>>();
+  for (const l of earlier) {
+    let m = invoiced.get(l.accountId);
+    if (!m) {
+      m = new Map();
+      invoiced.set(l.accountId, m);
+    }
+    const q = l.usage_period!;
+    m.set(q, [...(m.get(q) ?? []), storedCharge(l)]);
+  }
+  const out: ComputedInvoice[] = [];
+  for (const w of work)
+    out.push(
+      await computeOne(deps, book, w, period, bySeq, invoiced.get(w.account.id), (q) =>
+        hasInvoice.has(`${w.account.id}\u0001${q}`),
+      ),
+    );
+  return out;
+}
+
+async function computeOne(
+  deps: Deps,
+  book: PriceBook,
+  w: AccountWork,
+  period: string,
+  bySeq: ReadonlyMap<number, DayRow[]>,
+  invoiced: ReadonlyMap<string, Charge[]> | undefined,
+  hasInvoice: (period: string) => boolean,
+): Promise<ComputedInvoice> {
+  const { account } = w;
+  const currency = account.currency;
+  // Usage per usage period, per pool (offer and markup): everything, and what was known before the period.
+  interface Pool {
+    offerId: string;
+    markup: Markup | undefined;
+    now: UsageQuantity[];
+    known: UsageQuantity[];
+  }
+  // Every pool of the account is rated in every period, with or without usage: offer terms (a
+  // recurring charge, a commitment) are owed per period whatever the usage.
+  const poolTemplates = new Map<string, { offerId: string; markup: Markup | undefined }>();
+  const periods = new Map<string, Map<string, Pool>>();
+  const poolsOf = (q: string) => {
+    let pools = periods.get(q);
+    if (!pools) {
+      pools = new Map([...poolTemplates].map(([k, t]) => [k, { ...t, now: [], known: [] }]));
+      periods.set(q, pools);
+    }
+    return pools;
+  };
+  const subPool = new Map<string, string>();
+  for (const s of w.subscriptions) {
+    const markup = book.markupFor(account, s);
+    const poolKey = `${s.offerId}\u0001${markup?.scope ?? ""}`;
+    subPool.set(s.id, poolKey);
+    if (!poolTemplates.has(poolKey)) poolTemplates.set(poolKey, { offerId: s.offerId, markup });
+  }
+  const late = new Map<string, Map<string, { start: number; end: number }>>();
+  const latePeriods = new Set<string>();
+  for (const s of w.subscriptions) {
+    const poolKey = subPool.get(s.id)!;
+    for (const r of bySeq.get(s.seq) ?? []) {
+      const q = periodOfDay(r.day);
+      if (q < account.first_period) continue; // usage before the account's first period is not its to bill
+      const meter = book.meters.get(r.meterSeq);
+      if (!meter) continue;
+      const pool = poolsOf(q).get(poolKey)!;
+      const end = r.day + DAY;
+      pool.now.push({
+        subscriptionId: s.id,
+        meterKey: meter.key,
+        meterId: meter.id,
+        start: r.day,
+        end,
+        quantity: r.now,
+      });
+      // What was known before the period matters for earlier periods only.
+      if (q !== period && r.known > 0n)
+        pool.known.push({
+          subscriptionId: s.id,
+          meterKey: meter.key,
+          meterId: meter.id,
+          start: r.day,
+          end,
+          quantity: r.known,
+        });
+      if (q !== period && r.now !== r.known) {
+        latePeriods.add(q);
+        let m = late.get(q);
+        if (!m) {
+          m = new Map();
+          late.set(q, m);
+        }
+        const k = `${s.id}\u0001${meter.id}`;
+        const d = m.get(k);
+        m.set(
+          k,
+          d
+            ? { start: Math.min(d.start, r.day), end: Math.max(d.end, r.day + DAY) }
+            : { start: r.day, end: r.day + DAY },
+        );
+      }
+    }
+  }
+
+  const unpriced: UnpricedItem[] = [];
+  const rateAll = async (q: string, which: "now" | "known"): Promise<Charge[]> => {
+    const bounds = periodBounds(q);
+    const charges: Charge[] = [];
+    for (const pool of poolsOf(q).values()) {
+      const usage = pool[which];
+      const r: RatingResult = rate({
+        currency,
+        period: bounds,
+        versions: await book.versionsOf(pool.offerId, currency),
+        usage,
+        applyTerms: true,
+        rounding: deps.config.rounding,
+        ...(pool.markup ? { markup: pool.markup } : {}),
+      });
+      charges.push(...chargesOf(r, pool.offerId));
+      if (which === "now")
+        for (const u of r.unpriced)
+          unpriced.push({
+            subscriptionId: u.subscriptionId,
+            meterId: u.meterId,
+            quantity: formatQuantity(u.quantity),
+            reason: u.reason,
+            usagePeriod: q,
+            usageStart: toIso(u.usageStart),
+            usageEnd: toIso(u.usageEnd),
+          });
+    }
+    return charges;
+  };
+
+  const current = await rateAll(period, "now");
+  const prior: PriorPeriod[] = [];
+  for (const q of [...latePeriods].sort()) {
+    const before = unpriced.length;
+    const now = await rateAll(q, "now");
+    // Of an earlier period's unpriced usage, only what arrived late is this invoice's to list.
+    const lateKeys = late.get(q)!;
+    const kept = unpriced.splice(before).filter((u) => lateKeys.has(`${u.subscriptionId}\u0001${u.meterId}`));
+    unpriced.push(...kept);
+    const known = await rateAll(q, "known");
+    prior.push({
+      usagePeriod: q,
+      // A period not closed yet (an estimate during the grace) will charge what was known itself.
+      invoiced: hasInvoice(q) ? (invoiced?.get(q) ?? []) : known,
+      known,
+      now,
+      lateUsage: lateKeys,
+    });
+  }
+  // Corrections of periods without late usage: prices or terms backdated since they were invoiced.
+  for (const [q, charges] of invoiced ?? []) {
+    if (q === period || latePeriods.has(q)) continue;
+    const known = await rateAll(q, "known");
+    prior.push({ usagePeriod: q, invoiced: charges, known, now: known, lateUsage: new Map() });
+  }
+
+  const subs = new Map(w.subscriptions.map((s) => [s.id, s]));
+  const lines: LineData[] = orderLines(invoiceCharges(period, current, prior)).map((c, i) => {
+    const s = c.subscriptionId ? subs.get(c.subscriptionId) : undefined;
+    const meterName = c.meterId ? book.meterName(c.meterId) : "";
+    return Object.assign(c, {
+      lineNo: i + 1,
+      description: lineDescription(c.kind, meterName, c),
+      subscriptionName: s?.displayName ?? null,
+      departmentId: s?.departmentId ?? null,
+      accountId: s?.accountId ?? null,
+      costCenter: s?.costCenter ?? null,
+    });
+  });
+  const taxRate = account.tax_rate === null ? null : new Dec(account.tax_rate);
+  const t = totals(
+    lines.map((l) => l.amount),
+    taxRate,
+    currency,
+    deps.config.rounding,
+  );
+  return { account, period, lines, ...t, unpriced };
+}
+
+export const money = (d: Dec, currency: string) => formatMoney(d, currency);

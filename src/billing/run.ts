@@ -1,0 +1,146 @@
+import { randomUUID } from "node:crypto";
+import type { Actor } from "../audit/repository.js";
+import { nextPeriod, periodBounds, periodOf } from "../domain/billing/invoice.js";
+import { acquireLease, releaseLease } from "../storage/lease.js";
+import { closedUntil } from "../usage/service.js";
+import { type AccountWork, computeInvoices, PriceBook } from "./compute.js";
+import { type Deps, finalizeInvoice, writeInvoices } from "./invoices.js";
+import { resolveAll } from "./resolve.js";
+
+/** Subscriptions' usage read per batch of accounts (one grouped query each). */
+const BATCH_SUBSCRIPTIONS = 2_000;
+/** Accounts whose invoices are written per transaction. */
+const WRITE_ACCOUNTS = 500;
+
+export interface RunFigures {
+  periods: { period: string; accounts: number; closed: number }[];
+  unbilled: number;
+  finalized: number;
+}
+
+/** The last period that may be closed at `now`: ended more than the grace ago, usage rolled up past its end. */
+export function lastClosablePeriod(now: number, graceMs: number, watermark: number): string | undefined {
+  let p = periodOf(now);
+  for (let i = 0; i < 3; i++) {
+    p = periodOf(periodBounds(p).start - 1);
+    const end = periodBounds(p).end;
+    if (now >= end + graceMs && watermark >= end) return p;
+  }
+  return undefined;
+}
+
+/**
+ * The monthly run: closes every closable period of every account, oldest first, into drafts.
+ * Usage is read for many accounts at once (one grouped query per batch), rated in memory, and
+ * written with multi-row inserts, many accounts per transaction; `unique (account, period)`
+ * keeps it idempotent when a close of the same period races it.
+ */
+export async function closeAllPeriods(
+  deps: Deps,
+  actor: Actor,
+  opts: { upTo?: string; onProgress?: (done: number, total: number) => void } = {},
+): Promise<RunFigures> {
+  const now = deps.clock.now();
+  const watermark = await closedUntil(deps, now);
+  const last = opts.upTo ?? lastClosablePeriod(now, deps.config.billingCloseGraceMs, watermark);
+  const { accounts, byAccount, unbilled } = await resolveAll(deps.store.db);
+  const figures: RunFigures = { periods: [], unbilled: unbilled.length, finalized: 0 };
+  if (last === undefined || accounts.length === 0) return figures;
+  const have = new Set(
+    (await deps.store.db.selectFrom("invoices").select(["billing_account_id", "period"]).execute()).map(
+      (r) => `${r.billing_account_id}\u0001${r.period}`,
+    ),
+  );
+  const first = accounts.reduce((m, a) => (a.first_period < m ? a.first_period : m), last);
+  const todo: { period: string; work: AccountWork[] }[] = [];
+  for (let p = first; p <= last; p = nextPeriod(p)) {
+    const work = accounts
+      .filter((a) => a.first_period <= p && !have.has(`${a.id}\u0001${p}`))
+      .map((a) => ({ account: a, subscriptions: byAccount.get(a.id) ?? [] }));
+    if (work.length) todo.push({ period: p, work });
+  }
+  const total = todo.reduce((s, t) => s + t.work.length, 0);
+  const book = await PriceBook.load(deps.store); // one price book for the whole run
+  let done = 0;
+  for (const { period, work } of todo) {
+    let closed = 0;
+    for (let i = 0; i < work.length; ) {
+      let subs = 0;
+      let j = i;
+      while (j < work.length && (j === i || subs + work[j]!.subscriptions.length <= BATCH_SUBSCRIPTIONS))
+        subs += work[j++]!.subscriptions.length;
+      const computed = await computeInvoices(deps, work.slice(i, j), period, {
+        reportedUntil: periodBounds(period).end,
+        book,
+      });
+      for (let k = 0; k < computed.length; k += WRITE_ACCOUNTS) {
+        closed += (await writeInvoices(deps, actor, computed.slice(k, k + WRITE_ACCOUNTS), now)).size;
+        done += Math.min(WRITE_ACCOUNTS, computed.length - k);
+        opts.onProgress?.(done, total);
+      }
+      i = j;
+    }
+    figures.periods.push({ period, accounts: work.length, closed });
+  }
+  return figures;
+}
+
+/** Finalizes the drafts older than the finalize delay (none when it is `off`). */
+export async function finalizeDue(deps: Deps, actor: Actor): Promise<number> {
+  const delay = deps.config.billingFinalizeDelayMs;
+  if (delay === undefined) return 0;
+  const due = await deps.store.db
+    .selectFrom("invoices")
+    .select(["id", "billing_account_id"])
+    .where("status", "=", "draft")
+    .where("created_at", "<=", deps.clock.now() - delay)
+    .orderBy("created_at")
+    .execute();
+  for (const d of due) await finalizeInvoice(deps, actor, d.billing_account_id, d.id);
+  return due.length;
+}
+
+const LEASE = "billing";
+
+/**
+ * The billing job of `tally serve`: on one node at a time (a lease), closes every closable period
+ * and finalizes the drafts that are due. Audited as the system principal `billing-job`.
+ */
+export function startBillingLoop(
+  deps: Deps,
+  intervalMs = deps.config.billingIntervalMs,
+): { stop(): Promise<void> } {
+  const owner = `node-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const actor = { principalId: "billing-job", requestId: `billing-${owner}` };
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  let timer: NodeJS.Timeout;
+  const pass = async () => {
+    const ttl = Math.max(intervalMs * 4, 10 * 60_000);
+    if (!(await acquireLease(deps.store.db, LEASE, owner, deps.clock.now(), ttl))) return;
+    try {
+      const f = await closeAllPeriods(deps, actor);
+      f.finalized = await finalizeDue(deps, actor);
+      if (f.periods.length || f.finalized)
+        deps.logger.info({ ...f }, "billing job: periods closed and drafts finalized");
+    } finally {
+      await releaseLease(deps.store.db, LEASE, owner).catch(() => undefined);
+    }
+  };
+  const tick = () => {
+    if (stopped) return;
+    running = pass()
+      .catch((err) => deps.logger.error({ err }, "billing job pass failed"))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, intervalMs);
+      });
+  };
+  timer = setTimeout(tick, 0);
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { main } from "../../src/cli/main.js";
+import { dropSchema, guid, POSTGRES_URL } from "../helpers.js";
+
+/** `tally billing …` in-process on a local database, as the operator (this file runs in its own worker). */
+const dataDir = mkdtempSync(join(tmpdir(), "tally-billing-cli-"));
+const schema = POSTGRES_URL ? `tally_bcli_${randomBytes(5).toString("hex")}` : undefined;
+process.env.TALLY_DATA_DIR = dataDir;
+process.env.TALLY_LOG_LEVEL = "silent";
+if (POSTGRES_URL && schema) {
+  const u = new URL(POSTGRES_URL);
+  u.searchParams.set("options", `-c search_path=${schema}`);
+  process.env.TALLY_DATABASE_URL = u.toString();
+}
+
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
+    out += String(s);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
+    err += String(s);
+    return true;
+  });
+  try {
+    return { code: await main(["node", "tally", ...args]), out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+describe(`tally billing (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
+  const DIR = guid(0xb1);
+  const SUB = guid(0xb2);
+  beforeAll(async () => {
+    if (POSTGRES_URL && schema) {
+      const pg = await import("pg");
+      const c = new pg.default.Client({ connectionString: POSTGRES_URL });
+      await c.connect();
+      await c.query(`create schema ${schema}`);
+      await c.end();
+    }
+    expect((await run("migrate")).code).toBe(0);
+    expect((await run("directory", "create", "--id", DIR, "--display-name", "Contoso")).code).toBe(0);
+    expect(
+      (await run("subscription", "create", "--display-name", "Dev", "--directory", DIR, "--id", SUB)).code,
+    ).toBe(0);
+  });
+  afterAll(async () => {
+    if (schema) await dropSchema(schema);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("creates, lists, shows and updates accounts", async () => {
+    const c = await run(
+      "--json",
+      "billing",
+      "accounts",
+      "create",
+      "--id",
+      "contoso",
+      "--kind",
+      "customer",
+      "--name",
+      "Contoso",
+      "--currency",
+      "eur",
+      "--directory",
+      DIR,
+      "--tax-rate",
+      "19",
+      "--address",
+      '{"city":"Berlin","country":"DE"}',
+    );
+    expect(c.code).toBe(0);
+    expect(JSON.parse(c.out)).toMatchObject({
+      id: "contoso",
+      currency: "EUR",
+      taxRate: "19",
+      address: { city: "Berlin" },
+    });
+    const l = await run("billing", "accounts", "list");
+    expect(l.out).toMatch(/contoso\s.*customer.*EUR/);
+    const u = await run("--json", "billing", "accounts", "update", "contoso", "--tax-rate", "none");
+    expect(JSON.parse(u.out).taxRate).toBeNull();
+    expect((await run("billing", "accounts", "get", "nope")).code).toBe(1);
+    const r = await run("--json", "billing", "resolve", SUB);
+    expect(JSON.parse(r.out)).toMatchObject({ reason: "customer", billingAccountId: "contoso" });
+  });
+
+  it("sets up an enrollment and assigns a subscription", async () => {
+    expect(
+      (
+        await run(
+          "billing",
+          "accounts",
+          "create",
+          "--id",
+          "ent",
+          "--kind",
+          "enrollment",
+          "--name",
+          "E",
+          "--currency",
+          "USD",
+        )
+      ).code,
+    ).toBe(0);
+    expect(
+      (
+        await run(
+          "billing",
+          "departments",
+          "create",
+          "ent",
+          "eng",
+          "--name",
+          "Engineering",
+          "--cost-center",
+          "CC1",
+        )
+      ).code,
+    ).toBe(0);
+    expect(
+      (
+        await run(
+          "billing",
+          "enrollment-accounts",
+          "create",
+          "ent",
+          "eng-a",
+          "--department",
+          "eng",
+          "--name",
+          "A",
+        )
+      ).code,
+    ).toBe(0);
+    expect((await run("billing", "departments", "list", "ent")).out).toContain("CC1");
+    expect((await run("billing", "assign", "ent", SUB)).code).toBe(1);
+    expect(
+      (await run("billing", "assign", "ent", SUB, "--department", "eng", "--account", "eng-a")).code,
+    ).toBe(0);
+    expect(JSON.parse((await run("--json", "billing", "resolve", SUB)).out)).toMatchObject({
+      reason: "assigned",
+      billingAccountId: "ent",
+    });
+    expect((await run("billing", "unassign", "ent", SUB)).code).toBe(0);
+  });
+
+  it("shows periods and the estimate, refuses to close an open period", async () => {
+    const p = await run("--json", "billing", "periods", "contoso");
+    expect(p.code).toBe(0);
+    expect(JSON.parse(p.out)[0]).toMatchObject({ status: "open", invoiceId: null });
+    const e = await run("--json", "billing", "estimate", "contoso");
+    expect(JSON.parse(e.out)).toMatchObject({ estimate: true, billingAccountId: "contoso", currency: "EUR" });
+    expect((await run("billing", "estimate", "contoso")).out).toContain("estimate");
+    const current = new Date().toISOString().slice(0, 7);
+    const c = await run("billing", "close", "contoso", current);
+    expect(c.code).toBe(1);
+    expect(c.err).toContain("still open");
+    expect((await run("billing", "invoices", "contoso", "--json")).out.trim()).toBe("[]");
+  });
+
+  it("exits 2 on usage errors and has help", async () => {
+    expect((await run("billing", "close", "contoso", "2026-13")).code).toBe(2);
+    expect((await run("billing", "close", "contoso")).code).toBe(2);
+    expect((await run("billing", "accounts", "update", "contoso")).code).toBe(2);
+    expect((await run("billing", "--help")).code).toBe(0);
+    expect((await run("billing", "close", "--help")).code).toBe(0);
+  });
+});
