@@ -71,7 +71,7 @@ function lineText(l: InvoiceLine): string {
   if (l.tier !== null) parts.push(l.tier === "included" ? "(included quantity)" : `(tier from ${l.tier})`);
   if (l.kind === "priorPeriodUsage")
     parts.push(
-      `Prior period ${l.usagePeriod ?? ""}: usage ${isoDate(l.usageStart)} to ${isoDate(l.usageEnd)}`,
+      `Prior period ${l.usagePeriod ?? ""}: usage ${isoDate(l.usageStart)} to ${l.usageEnd === null ? "" : lastDay(l.usageEnd)}`,
     );
   return ascii(parts.join(" "));
 }
