@@ -396,9 +396,10 @@ describe.each(DIALECTS)("billing downloads on %s", (dialect) => {
     expect(v2.statementTitle).toEqual(["Statement"]);
     expect(v2.dailyTitle).toEqual(["Daily Usage"]);
     expect(v2.statementHeader.length).toBe(REF_STATEMENT.length);
-    REF_STATEMENT.forEach((c, i) => expect(v2.statementHeader[i], `statement column ${i + 1}`).toBe(c));
+    for (const [i, c] of REF_STATEMENT.entries())
+      expect(v2.statementHeader[i], `statement column ${i + 1}`).toBe(c);
     expect(v2.dailyHeader.length).toBe(REF_DAILY.length);
-    REF_DAILY.forEach((c, i) => expect(v2.dailyHeader[i], `daily column ${i + 1}`).toBe(c));
+    for (const [i, c] of REF_DAILY.entries()) expect(v2.dailyHeader[i], `daily column ${i + 1}`).toBe(c);
 
     // Daily rows: usage reported in November of A and B (never C), late usage with its own date.
     const col = (name: string) => REF_DAILY.indexOf(name);
