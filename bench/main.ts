@@ -2,12 +2,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type BridgeFigures, benchBridge } from "./bridge.js";
+import { benchExport, type ExportFigures } from "./export.js";
 import { benchIngest, type IngestFigures } from "./ingest.js";
 import { benchUsageApi, type UsageApiFigures } from "./usage-api.js";
 
 /**
- * `npm run bench [-- --records N --postgres URL --only ingest|bridge|usage-api --skip-ingest
- * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-databases sqlite,postgres]`: measures tally next to
+ * `npm run bench [-- --records N --postgres URL --only ingest|bridge|usage-api|export --skip-ingest
+ * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-databases sqlite,postgres --export-rows N]`: measures tally next to
  * the raw database in the same run and writes bench/results/<date>.json. Targets: DESIGN.md §5.
  */
 const { values } = parseArgs({
@@ -23,15 +24,23 @@ const { values } = parseArgs({
     "usage-subscriptions": { type: "string", default: "10000" },
     "usage-keep": { type: "string" },
     "usage-databases": { type: "string", default: "sqlite,postgres" },
+    "export-rows": { type: "string", default: "1000000" },
+    "export-subscriptions": { type: "string", default: "10" },
   },
 });
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const postgresUrl =
   values.postgres ?? process.env.TALLY_BENCH_POSTGRES_URL ?? process.env.TALLY_TEST_POSTGRES_URL;
-const results: { ingest: IngestFigures[]; bridge?: BridgeFigures; usageApi: UsageApiFigures[] } = {
+const results: {
+  ingest: IngestFigures[];
+  bridge?: BridgeFigures;
+  usageApi: UsageApiFigures[];
+  exports: ExportFigures[];
+} = {
   ingest: [],
   usageApi: [],
+  exports: [],
 };
 
 const TARGETS = { sqlite: { rps: 100_000, ratio: 0.5 }, postgres: { rps: 50_000, ratio: 0.6 } } as const;
@@ -118,6 +127,32 @@ if (runs("usage-api")) {
   }
 }
 
+const EXPORT_TARGET = { rowsPerSec: 200_000, rssMb: 300 };
+
+if (runs("export")) {
+  log("export: the v2 usage file of one billing account's month, streamed over HTTP");
+  for (const database of ["sqlite", "postgres"] as const) {
+    if (database === "postgres" && !postgresUrl) {
+      log("  postgres: skipped (give --postgres URL or TALLY_BENCH_POSTGRES_URL)");
+      continue;
+    }
+    log(`  ${database}:`);
+    const f = await benchExport({
+      database,
+      ...(database === "postgres" ? { postgresUrl: postgresUrl! } : {}),
+      rows: Number(values["export-rows"]),
+      subscriptions: Number(values["export-subscriptions"]),
+      log,
+    });
+    const ok = f.tallyRowsPerSec >= EXPORT_TARGET.rowsPerSec && f.peakRssMb <= EXPORT_TARGET.rssMb;
+    log(
+      `  ${database}: ${f.tallyRowsPerSec.toLocaleString("en")} rows/s (${(f.bytes / 1048576).toFixed(0)} MB), raw read ${f.rawRowsPerSec.toLocaleString("en")} rows/s, ratio ${f.ratio}, ` +
+        `peak RSS ${f.peakRssMb} MB (before ${f.rssBeforeMb} MB) (target ≥ 200,000 rows/s, RSS ≤ 300 MB) ${ok ? "OK" : "BELOW TARGET"}`,
+    );
+    results.exports.push(f);
+  }
+}
+
 const dir = join(import.meta.dirname, "..", "..", "bench", "results");
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `${new Date().toISOString().slice(0, 10)}.json`);
@@ -132,6 +167,7 @@ const merged = {
     ),
     ...results.usageApi,
   ],
+  exports: runs("export") ? results.exports : ((earlier as { exports?: ExportFigures[] }).exports ?? []),
 };
 writeFileSync(
   file,

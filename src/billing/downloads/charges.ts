@@ -1,5 +1,5 @@
 import { CumulativeAllocation, formatMinor, toMinor } from "../../domain/billing/allocation.js";
-import { resourceParts } from "../../domain/billing/resource-uri.js";
+import { resourcePartsCache } from "../../domain/billing/resource-uri.js";
 import type { InvoiceLine, InvoiceLineKind } from "../../domain/billing/types.js";
 import { SCALE } from "../../domain/quantity.js";
 import { Dec } from "../../domain/rating/decimal.js";
@@ -134,6 +134,7 @@ export async function* chargesRecords(store: Store, doc: UsageDocument): AsyncGe
   ];
 
   yield [CHARGES_COLUMNS];
+  const partsOf = resourcePartsCache();
   for await (const chunk of dailyUsageRows(store, doc)) {
     yield chunk.map((r) => {
       const key = groupKey(r.subscriptionId, r.meterId, r.usageDate.slice(0, 7));
@@ -147,7 +148,7 @@ export async function* chargesRecords(store: Store, doc: UsageDocument): AsyncGe
       }
       const cost = p?.allocation.next(r.units);
       const s = subs.get(r.subscriptionId);
-      const parts = resourceParts(r.resourceUri);
+      const parts = partsOf(r.resourceUri);
       return [
         ...head,
         s?.departmentId ?? "",

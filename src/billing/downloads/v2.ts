@@ -1,5 +1,5 @@
 import { formatMinor, toMinor } from "../../domain/billing/allocation.js";
-import { resourceParts } from "../../domain/billing/resource-uri.js";
+import { resourcePartsCache } from "../../domain/billing/resource-uri.js";
 import { formatQuantity, type Quantity, SCALE } from "../../domain/quantity.js";
 import { Dec } from "../../domain/rating/decimal.js";
 import type { Store } from "../../storage/database.js";
@@ -209,9 +209,10 @@ export async function* v2Records(store: Store, doc: UsageDocument): AsyncGenerat
     [V2_DAILY_TITLE],
     V2_DAILY_COLUMNS,
   ];
+  const partsOf = resourcePartsCache();
   for await (const chunk of dailyUsageRows(store, doc)) {
     yield chunk.map((r) => {
-      const p = resourceParts(r.resourceUri);
+      const p = partsOf(r.resourceUri);
       return [
         r.usageDate,
         r.meterCategory,

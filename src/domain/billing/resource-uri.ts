@@ -33,3 +33,20 @@ export function resourceParts(uri: string): ResourceParts {
   const resourceName = tail.length >= 2 && tail.length % 2 === 0 ? tail[tail.length - 1]! : "";
   return { resourceGroup, consumedService, resourceName };
 }
+
+/**
+ * `resourceParts` with a memory of recent uris: a usage file repeats each instance on every day
+ * and meter. The memory is forgotten whenever it reaches `size` entries, so it stays bounded.
+ */
+export function resourcePartsCache(size = 50_000): (uri: string) => ResourceParts {
+  let seen = new Map<string, ResourceParts>();
+  return (uri) => {
+    let p = seen.get(uri);
+    if (p === undefined) {
+      if (seen.size >= size) seen = new Map();
+      p = resourceParts(uri);
+      seen.set(uri, p);
+    }
+    return p;
+  };
+}
