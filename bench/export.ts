@@ -223,7 +223,6 @@ export async function benchExport(opts: {
       await sql`drop schema if exists ${sql.raw(schema)} cascade`.execute(s.db);
       await s.close();
     }
-    if (!process.env.KEEPX) rmSync(dir, { recursive: true, force: true });
-    else opts.log(dir);
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -95,7 +95,7 @@ type RawRow = [
 ];
 
 /**
- * One subscription's rows after `after` (usage day, meter, instance), summed over the reported
+ * SQLite: one subscription's rows after `after` (usage day, meter, instance), summed over the reported
  * days of the window, in key order, with the instance's details. Read in index order: the daily
  * table's key starts with (subscription, usage day, meter, instance). Both orderings name the
  * subscription although it is fixed: without it SQLite sorted each chunk's whole remaining range in
@@ -106,13 +106,11 @@ function rowsQuery(
   days: { lo: number; hi: number },
   reported: { from: number; to: number },
   after: [number, number, number] | null,
-  limit: number | null,
 ) {
   const keyset =
     after === null
       ? sql``
       : sql`and (usage_day, meter_seq, instance_seq) > (${after[0]}, ${after[1]}, ${after[2]})`;
-  const lim = limit === null ? sql`` : sql`limit ${sql.lit(limit)}`;
   return sql`
     select g.s, g.d, g.m, g.i, g.u, g.f, inst.resource_uri, inst.location, inst.tags, inst.additional_info
     from (
@@ -123,10 +121,30 @@ function rowsQuery(
         and reported_day >= ${reported.from} and reported_day < ${reported.to} ${keyset}
       group by subscription_seq, usage_day, meter_seq, instance_seq
       order by subscription_seq, usage_day, meter_seq, instance_seq
-      ${lim}
+      limit ${sql.lit(CHUNK)}
     ) g
     join usage_instances inst on inst.seq = g.i
     order by g.s, g.d, g.m, g.i`;
+}
+
+/**
+ * The same rows on PostgreSQL, read through one cursor per subscription. Aggregated in index order
+ * (GroupAggregate over the primary key, hash aggregation switched off for the transaction) with
+ * the instance looked up per row, so the first rows come at once and the server holds no sorted
+ * or hashed copy of the subscription's month; a join here made the planner hash, then sort,
+ * everything before the first row.
+ */
+function pgRowsQuery(seq: number, days: { lo: number; hi: number }, reported: { from: number; to: number }) {
+  return sql`
+    select subscription_seq, usage_day, meter_seq, instance_seq,
+           cast(sum(q_units) as text), cast(sum(q_frac) as text),
+           (select json_build_array(resource_uri, location, tags, additional_info)
+              from usage_instances where seq = instance_seq)
+    from usage_daily
+    where subscription_seq = ${seq} and usage_day >= ${days.lo} and usage_day < ${days.hi}
+      and reported_day >= ${reported.from} and reported_day < ${reported.to}
+    group by subscription_seq, usage_day, meter_seq, instance_seq
+    order by subscription_seq, usage_day, meter_seq, instance_seq`;
 }
 
 /**
@@ -138,8 +156,8 @@ function rowsQuery(
  *
  * SQLite: each chunk is a keyset read (`.iterate()` on the connection Kysely hands out), so the
  * connection is never held between chunks and ingest, rollups and other requests go on during a
- * long download. PostgreSQL: one pooled connection for the whole file, one server-side cursor
- * (pg-cursor) per subscription.
+ * long download. PostgreSQL: one pooled connection for the whole file, in one read-only snapshot,
+ * one server-side cursor (pg-cursor) per subscription.
  */
 export async function* dailyUsageRows(store: Store, w: UsageWindow): AsyncGenerator<DailyRow[]> {
   const days = await dayRange(store, w);
@@ -184,7 +202,7 @@ export async function* dailyUsageRows(store: Store, w: UsageWindow): AsyncGenera
     for (const sub of subs) {
       let after: [number, number, number] | null = null;
       for (;;) {
-        const c: CompiledQuery = rowsQuery(sub.seq, days, reported, after, CHUNK).compile(store.db);
+        const c: CompiledQuery = rowsQuery(sub.seq, days, reported, after).compile(store.db);
         const raw = await store.db.connection().execute(async () => {
           try {
             const out: RawRow[] = [];
@@ -215,27 +233,49 @@ export async function* dailyUsageRows(store: Store, w: UsageWindow): AsyncGenera
   } catch (e) {
     throw translateDbError(e);
   }
+  let ok = false;
   try {
+    // One snapshot for the whole file; a plan that streams (see pgRowsQuery).
+    await client.query("begin isolation level repeatable read read only");
+    await client.query("set local enable_hashagg = off");
+    await client.query("set local jit = off");
     for (const sub of subs) {
-      const c = rowsQuery(sub.seq, days, reported, null, null).compile(store.db);
-      const cursor = client.query(new Cursor<RawRow>(c.sql, c.parameters as unknown[], { rowMode: "array" }));
+      const c = pgRowsQuery(sub.seq, days, reported).compile(store.db);
+      const cursor = client.query(
+        new Cursor<
+          [
+            unknown,
+            unknown,
+            unknown,
+            unknown,
+            string,
+            string,
+            [string, string | null, string | null, string | null],
+          ]
+        >(c.sql, c.parameters as unknown[], { rowMode: "array" }),
+      );
       try {
         for (;;) {
-          let raw: RawRow[];
+          let raw: Awaited<ReturnType<typeof cursor.read>>;
           try {
             raw = await cursor.read(CHUNK);
           } catch (e) {
             throw translateDbError(e);
           }
           if (raw.length === 0) break;
-          yield raw.map((r) => toRow(sub, r));
+          yield raw.map((r) => toRow(sub, [r[0], r[1], r[2], r[3], r[4], r[5], ...r[6]]));
         }
       } finally {
         await cursor.close();
       }
     }
+    ok = true;
   } finally {
-    client.release();
+    try {
+      await client.query(ok ? "commit" : "rollback");
+    } finally {
+      client.release();
+    }
   }
 }
 
