@@ -216,6 +216,18 @@ describe.each(DIALECTS)("billing downloads on %s", (dialect) => {
                 ...vmInfo(vm),
               });
             }
+      // Usage of the day before reported today: its daily rows sum two reported days.
+      if (d > 0)
+        for (const sub of [w.subA, w.subB])
+          batch.push({
+            sub,
+            meter: BLOB_CAPACITY,
+            quantity: "0.0000000003",
+            start: day - D + 20 * H,
+            reported: day + 23 * H + 30 * 60_000,
+            vm: "vm2",
+            ...vmInfo("vm2"),
+          });
       await send(batch, day + 23 * H + 30 * 60_000);
     }
     // November 30 usage reported on December 1: on December's estimate, not on November's invoice.
