@@ -67,10 +67,12 @@ async function dayRange(store: Store, w: UsageWindow) {
  * units). Plain number arithmetic while every figure is a safe integer, which is every realistic
  * one; bigint otherwise. A download formats millions of these.
  */
-function quantityOf(u: string, f: string): [text: string, units: Quantity] {
-  if (u.length <= 15 && f.length <= 15) {
-    const frac = Number(f);
-    const whole = Number(u) + Math.floor(frac / FRAC_SCALE);
+function quantityOf(u: Sum, f: Sum): [text: string, units: Quantity] {
+  const un = typeof u === "string" && u.length <= 15 ? Number(u) : u;
+  const fn = typeof f === "string" && f.length <= 15 ? Number(f) : f;
+  if (typeof un === "number" && typeof fn === "number") {
+    const frac = fn;
+    const whole = un + Math.floor(frac / FRAC_SCALE);
     const rest = frac % FRAC_SCALE;
     if (Number.isSafeInteger(whole)) {
       const text =
@@ -84,47 +86,119 @@ function quantityOf(u: string, f: string): [text: string, units: Quantity] {
 
 const FRAC_SCALE = 10_000_000_000;
 
-type RawRow = [
-  s: unknown,
-  d: unknown,
-  m: unknown,
-  i: unknown,
-  u: string,
-  f: string,
-  ...inst: (string | null)[],
-];
+/** An exact integer sum as the drivers give it: a safe number, a bigint, or integer text. */
+type Sum = number | bigint | string;
+
+/** A summed row: keys, units and fraction, then the instance's columns. */
+type RawRow = [s: unknown, d: unknown, m: unknown, i: unknown, u: Sum, f: Sum, ...inst: (string | null)[]];
 
 /**
- * SQLite: one subscription's rows after `after` (usage day, meter, instance), summed over the reported
- * days of the window, in key order, with the instance's details. Read in index order: the daily
- * table's key starts with (subscription, usage day, meter, instance). Both orderings name the
- * subscription although it is fixed: without it SQLite sorted each chunk's whole remaining range in
- * a temporary b-tree before applying the limit.
+ * SQLite: a chunk of one subscription's stored rows after `after` (usage day, meter, instance,
+ * reported day) in the window, in primary-key order. The rows of one usage day × meter × instance
+ * (one per reported day) are consecutive and summed by the reader: SQLite's GROUP BY and a join to
+ * the instances cost twice the plain index walk. Both the filter and the order name the
+ * subscription so that SQLite walks the index without sorting.
  */
-function rowsQuery(
+function chunkQuery(
   seq: number,
   days: { lo: number; hi: number },
   reported: { from: number; to: number },
-  after: [number, number, number] | null,
+  after: StoredRow | null,
 ) {
   const keyset =
     after === null
       ? sql``
-      : sql`and (usage_day, meter_seq, instance_seq) > (${after[0]}, ${after[1]}, ${after[2]})`;
+      : sql`and (usage_day, meter_seq, instance_seq, reported_day) > (${after[0]}, ${after[1]}, ${after[2]}, ${after[3]})`;
   return sql`
-    select g.s, g.d, g.m, g.i, g.u, g.f, inst.resource_uri, inst.location, inst.tags, inst.additional_info
-    from (
-      select subscription_seq as s, usage_day as d, meter_seq as m, instance_seq as i,
-             cast(sum(q_units) as text) as u, cast(sum(q_frac) as text) as f
-      from usage_daily
-      where subscription_seq = ${seq} and usage_day >= ${days.lo} and usage_day < ${days.hi}
-        and reported_day >= ${reported.from} and reported_day < ${reported.to} ${keyset}
-      group by subscription_seq, usage_day, meter_seq, instance_seq
-      order by subscription_seq, usage_day, meter_seq, instance_seq
-      limit ${sql.lit(CHUNK)}
-    ) g
-    join usage_instances inst on inst.seq = g.i
-    order by g.s, g.d, g.m, g.i`;
+    select usage_day, meter_seq, instance_seq, reported_day,
+           case when q_units > ${sql.lit(Number.MAX_SAFE_INTEGER)} then cast(q_units as text) else q_units end, q_frac
+    from usage_daily
+    where subscription_seq = ${seq} and usage_day >= ${days.lo} and usage_day < ${days.hi}
+      and reported_day >= ${reported.from} and reported_day < ${reported.to} ${keyset}
+    order by subscription_seq, usage_day, meter_seq, instance_seq, reported_day
+    limit ${sql.lit(CHUNK)}`;
+}
+
+const INSTANCES_SQL =
+  "select seq, resource_uri, location, tags, additional_info from usage_instances where seq in (select value from json_each(?))";
+
+/** Instances held per subscription before the memory of them starts over. */
+const INSTANCE_CACHE = 100_000;
+
+/** A stored row; units beyond 2^53 come as text (a JS number would round them), fractions are < 1e10. */
+type StoredRow = [d: number, m: number, i: number, r: number, u: number | string, f: number];
+
+/** Exact integer sum, in plain numbers while they stay safe. */
+const add = (a: number | bigint, b: number | string): number | bigint =>
+  typeof a === "number" && typeof b === "number" && Number.isSafeInteger(a + b)
+    ? a + b
+    : BigInt(a) + BigInt(b);
+type Instance = [uri: string, location: string | null, tags: string | null, info: string | null];
+
+async function* sqliteRows(
+  store: Store,
+  subs: readonly { seq: number; id: string; displayName: string }[],
+  days: { lo: number; hi: number },
+  reported: { from: number; to: number },
+  toRow: (sub: { id: string; displayName: string }, r: RawRow) => DailyRow,
+): AsyncGenerator<DailyRow[]> {
+  const handle = store.sqlite!;
+  for (const sub of subs) {
+    let instances = new Map<number, Instance>();
+    let after: StoredRow | null = null;
+    // The row being summed: key, then units and fraction (bigint once a sum leaves the safe range).
+    let cur: [d: number, m: number, i: number, u: number | bigint, f: number | bigint] | null = null;
+    for (;;) {
+      const c: CompiledQuery = chunkQuery(sub.seq, days, reported, after).compile(store.db);
+      const pending = cur === null ? null : cur[2];
+      const { rows, known } = await store.db.connection().execute(async () => {
+        try {
+          const rows = handle
+            .prepare(c.sql)
+            .raw(true)
+            .all(...(c.parameters as unknown[])) as StoredRow[];
+          // The row still being summed is written with this chunk: its instance must be known too.
+          let missing = new Set<number>();
+          if (pending !== null && !instances.has(pending)) missing.add(pending);
+          for (const r of rows) if (!instances.has(r[2])) missing.add(r[2]);
+          if (instances.size + missing.size > INSTANCE_CACHE) {
+            instances = new Map();
+            missing = new Set(rows.map((r) => r[2]));
+            if (pending !== null) missing.add(pending);
+          }
+          if (missing.size > 0)
+            for (const x of handle
+              .prepare(INSTANCES_SQL)
+              .raw(true)
+              .iterate(JSON.stringify([...missing])) as IterableIterator<[number, ...Instance]>)
+              instances.set(x[0], [x[1], x[2], x[3], x[4]]);
+          return { rows, known: instances };
+        } catch (e) {
+          throw translateDbError(e);
+        }
+      });
+      const out: DailyRow[] = [];
+      const emit = (g: NonNullable<typeof cur>) => {
+        const inst = known.get(g[2]);
+        out.push(toRow(sub, [sub.seq, g[0], g[1], g[2], g[3], g[4], ...(inst ?? ["", null, null, null])]));
+      };
+      for (const r of rows) {
+        if (cur !== null && cur[0] === r[0] && cur[1] === r[1] && cur[2] === r[2]) {
+          cur = [cur[0], cur[1], cur[2], add(cur[3], r[4]), add(cur[4], r[5])];
+        } else {
+          if (cur !== null) emit(cur);
+          cur = [r[0], r[1], r[2], typeof r[4] === "string" ? BigInt(r[4]) : r[4], r[5]];
+        }
+      }
+      if (rows.length < CHUNK) {
+        if (cur !== null) emit(cur);
+        if (out.length > 0) yield out;
+        break;
+      }
+      if (out.length > 0) yield out;
+      after = rows[rows.length - 1]!;
+    }
+  }
 }
 
 /**
@@ -154,9 +228,9 @@ function pgRowsQuery(seq: number, days: { lo: number; hi: number }, reported: { 
  * of at most a few thousand rows and reads the next only when the consumer asks, so memory stays
  * flat however large the file.
  *
- * SQLite: each chunk is a keyset read (`.iterate()` on the connection Kysely hands out), so the
- * connection is never held between chunks and ingest, rollups and other requests go on during a
- * long download. PostgreSQL: one pooled connection for the whole file, in one read-only snapshot,
+ * SQLite: each chunk is a keyset read on the connection Kysely hands out, so the connection is
+ * never held between chunks and ingest, rollups and other requests go on during a long download;
+ * the instances a chunk names are read with it (`.iterate()`) and kept for the subscription. PostgreSQL: one pooled connection for the whole file, in one read-only snapshot,
  * one server-side cursor (pg-cursor) per subscription.
  */
 export async function* dailyUsageRows(store: Store, w: UsageWindow): AsyncGenerator<DailyRow[]> {
@@ -198,31 +272,7 @@ export async function* dailyUsageRows(store: Store, w: UsageWindow): AsyncGenera
   };
 
   if (store.sqlite) {
-    const handle = store.sqlite;
-    for (const sub of subs) {
-      let after: [number, number, number] | null = null;
-      for (;;) {
-        const c: CompiledQuery = rowsQuery(sub.seq, days, reported, after).compile(store.db);
-        const raw = await store.db.connection().execute(async () => {
-          try {
-            const out: RawRow[] = [];
-            for (const r of handle
-              .prepare(c.sql)
-              .raw(true)
-              .iterate(...(c.parameters as unknown[])))
-              out.push(r as RawRow);
-            return out;
-          } catch (e) {
-            throw translateDbError(e);
-          }
-        });
-        if (raw.length === 0) break;
-        yield raw.map((r) => toRow(sub, r));
-        if (raw.length < CHUNK) break;
-        const last = raw[raw.length - 1]!;
-        after = [Number(last[1]), Number(last[2]), Number(last[3])];
-      }
-    }
+    yield* sqliteRows(store, subs, days, reported, toRow);
     return;
   }
 
