@@ -2,6 +2,7 @@ import { Decimal } from "decimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHARGES_COLUMNS } from "../../src/billing/downloads/charges.js";
 import { INVOICE_CSV_COLUMNS } from "../../src/billing/downloads/invoice-csv.js";
+import { dailyUsageRows } from "../../src/billing/downloads/usage-rows.js";
 import { ManualClock } from "../../src/clock.js";
 import type { EstimateView, InvoiceLine } from "../../src/domain/billing/types.js";
 import { closeHours } from "../../src/usage/rollup.js";
@@ -483,6 +484,27 @@ describe.each(DIALECTS)("billing downloads on %s", (dialect) => {
     )!;
     expect(vm[s("Included Quantity")]).toBe("10");
     expect(vm[s("Overage")]).toBe(vm[s("Value")]);
+  });
+
+  it("reads the same rows however the reads are chunked", async () => {
+    const doc = await t.source.periodDocument(
+      { id: "x" } as Parameters<typeof t.source.periodDocument>[0],
+      "ba_contoso",
+      "2026-11",
+    );
+    const all = async (chunk?: number) => {
+      const out: string[] = [];
+      for await (const rows of dailyUsageRows(t.svc.store, doc, chunk))
+        for (const r of rows)
+          out.push(
+            `${r.subscriptionId}|${r.usageDate}|${r.meterId}|${r.resourceUri}|${r.quantity}|${r.units}`,
+          );
+      return out;
+    };
+    const whole = await all();
+    expect(whole.length).toBe(expectedDaily([w.subA, w.subB], NOV, DEC).size);
+    expect(await all(3)).toEqual(whole);
+    expect(await all(1)).toEqual(whole);
   });
 
   it("writes the usage and charges file: the reference's names, costs adding up exactly per line and in total", async () => {

@@ -104,6 +104,7 @@ function chunkQuery(
   days: { lo: number; hi: number },
   reported: { from: number; to: number },
   after: StoredRow | null,
+  chunk: number,
 ) {
   const keyset =
     after === null
@@ -116,7 +117,7 @@ function chunkQuery(
     where subscription_seq = ${seq} and usage_day >= ${days.lo} and usage_day < ${days.hi}
       and reported_day >= ${reported.from} and reported_day < ${reported.to} ${keyset}
     order by subscription_seq, usage_day, meter_seq, instance_seq, reported_day
-    limit ${sql.lit(CHUNK)}`;
+    limit ${sql.lit(chunk)}`;
 }
 
 const INSTANCES_SQL =
@@ -141,6 +142,7 @@ async function* sqliteRows(
   days: { lo: number; hi: number },
   reported: { from: number; to: number },
   toRow: (sub: { id: string; displayName: string }, r: RawRow) => DailyRow,
+  chunk: number,
 ): AsyncGenerator<DailyRow[]> {
   const handle = store.sqlite!;
   for (const sub of subs) {
@@ -149,7 +151,7 @@ async function* sqliteRows(
     // The row being summed: key, then units and fraction (bigint once a sum leaves the safe range).
     let cur: [d: number, m: number, i: number, u: number | bigint, f: number | bigint] | null = null;
     for (;;) {
-      const c: CompiledQuery = chunkQuery(sub.seq, days, reported, after).compile(store.db);
+      const c: CompiledQuery = chunkQuery(sub.seq, days, reported, after, chunk).compile(store.db);
       const pending = cur === null ? null : cur[2];
       const { rows, known } = await store.db.connection().execute(async () => {
         try {
@@ -190,7 +192,7 @@ async function* sqliteRows(
           cur = [r[0], r[1], r[2], typeof r[4] === "string" ? BigInt(r[4]) : r[4], r[5]];
         }
       }
-      if (rows.length < CHUNK) {
+      if (rows.length < chunk) {
         if (cur !== null) emit(cur);
         if (out.length > 0) yield out;
         break;
@@ -233,7 +235,12 @@ function pgRowsQuery(seq: number, days: { lo: number; hi: number }, reported: { 
  * the instances a chunk names are read with it (`.iterate()`) and kept for the subscription. PostgreSQL: one pooled connection for the whole file, in one read-only snapshot,
  * one server-side cursor (pg-cursor) per subscription.
  */
-export async function* dailyUsageRows(store: Store, w: UsageWindow): AsyncGenerator<DailyRow[]> {
+export async function* dailyUsageRows(
+  store: Store,
+  w: UsageWindow,
+  /** Rows per read (tests make it tiny to cross many chunk boundaries). */
+  chunk = CHUNK,
+): AsyncGenerator<DailyRow[]> {
   const days = await dayRange(store, w);
   if (!days || w.subscriptions.length === 0) return;
   const meters = await loadMeters(store);
@@ -272,7 +279,7 @@ export async function* dailyUsageRows(store: Store, w: UsageWindow): AsyncGenera
   };
 
   if (store.sqlite) {
-    yield* sqliteRows(store, subs, days, reported, toRow);
+    yield* sqliteRows(store, subs, days, reported, toRow, chunk);
     return;
   }
 
@@ -308,7 +315,7 @@ export async function* dailyUsageRows(store: Store, w: UsageWindow): AsyncGenera
         for (;;) {
           let raw: Awaited<ReturnType<typeof cursor.read>>;
           try {
-            raw = await cursor.read(CHUNK);
+            raw = await cursor.read(chunk);
           } catch (e) {
             throw translateDbError(e);
           }
