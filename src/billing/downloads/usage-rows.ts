@@ -1,4 +1,4 @@
-import { type CompiledQuery, sql } from "kysely";
+import { sql } from "kysely";
 import type { PoolClient } from "pg";
 import Cursor from "pg-cursor";
 import type { DailyUsageRow } from "../../domain/billing/types.js";
@@ -62,6 +62,11 @@ async function dayRange(store: Store, w: UsageWindow) {
   return usageRange(store, { basis: "reported", granularity: "daily", from: r.from, to: r.to });
 }
 
+/** An exact integer sum as the drivers give it: a safe number, a bigint, or integer text. */
+type Sum = number | bigint | string;
+
+const FRAC_SCALE = 10_000_000_000;
+
 /**
  * A summed quantity's text and value from its summed columns (the fraction may carry into the
  * units). Plain number arithmetic while every figure is a safe integer, which is every realistic
@@ -71,9 +76,8 @@ function quantityOf(u: Sum, f: Sum): [text: string, units: Quantity] {
   const un = typeof u === "string" && u.length <= 15 ? Number(u) : u;
   const fn = typeof f === "string" && f.length <= 15 ? Number(f) : f;
   if (typeof un === "number" && typeof fn === "number") {
-    const frac = fn;
-    const whole = un + Math.floor(frac / FRAC_SCALE);
-    const rest = frac % FRAC_SCALE;
+    const whole = un + Math.floor(fn / FRAC_SCALE);
+    const rest = fn % FRAC_SCALE;
     if (Number.isSafeInteger(whole)) {
       const text =
         rest === 0 ? String(whole) : `${whole}.${String(rest).padStart(10, "0").replace(/0+$/, "")}`;
@@ -84,156 +88,183 @@ function quantityOf(u: Sum, f: Sum): [text: string, units: Quantity] {
   return [formatQuantity(q), q];
 }
 
-const FRAC_SCALE = 10_000_000_000;
-
-/** An exact integer sum as the drivers give it: a safe number, a bigint, or integer text. */
-type Sum = number | bigint | string;
-
-/** A summed row: keys, units and fraction, then the instance's columns. */
-type RawRow = [s: unknown, d: unknown, m: unknown, i: unknown, u: Sum, f: Sum, ...inst: (string | null)[]];
+/** Exact integer sum, in plain numbers while they stay safe. */
+const add = (a: number | bigint, b: Sum): number | bigint =>
+  typeof a === "number" && typeof b === "number" && Number.isSafeInteger(a + b)
+    ? a + b
+    : BigInt(a) + BigInt(b);
 
 /**
- * SQLite: a chunk of one subscription's stored rows after `after` (usage day, meter, instance,
- * reported day) in the window, in primary-key order. The rows of one usage day × meter × instance
- * (one per reported day) are consecutive and summed by the reader: SQLite's GROUP BY and a join to
- * the instances cost twice the plain index walk. Both the filter and the order name the
- * subscription so that SQLite walks the index without sorting.
+ * A stored daily row of one subscription: usage day, meter, instance, reported day, units (a number
+ * while safe, else integer text: a JS number would round it), fraction (< 1e10).
  */
-function chunkQuery(
+type StoredRow = [d: number, m: number, i: number, r: number, u: number | string, f: number];
+type Instance = [uri: string, location: string | null, tags: string | null, info: string | null];
+
+/** How rows are read on one database: in key order, a chunk at a time, and instances by key. */
+interface RowReader {
+  /** The subscription's next rows after `after`, at most `limit`; fewer means the end. */
+  next(seq: number, after: StoredRow | null, limit: number): Promise<StoredRow[]>;
+  instances(seqs: number[]): Promise<[seq: number, ...Instance][]>;
+  close(ok: boolean): Promise<void>;
+}
+
+/**
+ * The rows of a subscription's window in primary-key order, the key prefix named in both the
+ * filter and the order so that the database walks the index without sorting (SQLite otherwise
+ * sorted the whole remaining range before each chunk's limit; PostgreSQL hashed and sorted the
+ * month before the first row). No GROUP BY and no join: the rows of one usage day × meter ×
+ * instance (one per reported day) are consecutive and the reader sums them, and instances are read
+ * per chunk and kept, which halved the database's share of a download.
+ */
+function rowsQuery(
+  dialect: Store["dialect"],
   seq: number,
   days: { lo: number; hi: number },
   reported: { from: number; to: number },
   after: StoredRow | null,
-  chunk: number,
+  limit: number | null,
 ) {
   const keyset =
     after === null
       ? sql``
       : sql`and (usage_day, meter_seq, instance_seq, reported_day) > (${after[0]}, ${after[1]}, ${after[2]}, ${after[3]})`;
+  // pg-cursor hands bigints over as text; better-sqlite3 would round those beyond 2^53.
+  const units =
+    dialect === "postgres"
+      ? sql`q_units`
+      : sql`case when q_units > ${sql.lit(Number.MAX_SAFE_INTEGER)} then cast(q_units as text) else q_units end`;
   return sql`
-    select usage_day, meter_seq, instance_seq, reported_day,
-           case when q_units > ${sql.lit(Number.MAX_SAFE_INTEGER)} then cast(q_units as text) else q_units end, q_frac
+    select usage_day, meter_seq, instance_seq, reported_day, ${units}, q_frac
     from usage_daily
     where subscription_seq = ${seq} and usage_day >= ${days.lo} and usage_day < ${days.hi}
       and reported_day >= ${reported.from} and reported_day < ${reported.to} ${keyset}
     order by subscription_seq, usage_day, meter_seq, instance_seq, reported_day
-    limit ${sql.lit(chunk)}`;
-}
-
-const INSTANCES_SQL =
-  "select seq, resource_uri, location, tags, additional_info from usage_instances where seq in (select value from json_each(?))";
-
-/** Instances held per subscription before the memory of them starts over. */
-const INSTANCE_CACHE = 100_000;
-
-/** A stored row; units beyond 2^53 come as text (a JS number would round them), fractions are < 1e10. */
-type StoredRow = [d: number, m: number, i: number, r: number, u: number | string, f: number];
-
-/** Exact integer sum, in plain numbers while they stay safe. */
-const add = (a: number | bigint, b: number | string): number | bigint =>
-  typeof a === "number" && typeof b === "number" && Number.isSafeInteger(a + b)
-    ? a + b
-    : BigInt(a) + BigInt(b);
-type Instance = [uri: string, location: string | null, tags: string | null, info: string | null];
-
-async function* sqliteRows(
-  store: Store,
-  subs: readonly { seq: number; id: string; displayName: string }[],
-  days: { lo: number; hi: number },
-  reported: { from: number; to: number },
-  toRow: (sub: { id: string; displayName: string }, r: RawRow) => DailyRow,
-  chunk: number,
-): AsyncGenerator<DailyRow[]> {
-  const handle = store.sqlite!;
-  for (const sub of subs) {
-    let instances = new Map<number, Instance>();
-    let after: StoredRow | null = null;
-    // The row being summed: key, then units and fraction (bigint once a sum leaves the safe range).
-    let cur: [d: number, m: number, i: number, u: number | bigint, f: number | bigint] | null = null;
-    for (;;) {
-      const c: CompiledQuery = chunkQuery(sub.seq, days, reported, after, chunk).compile(store.db);
-      const pending = cur === null ? null : cur[2];
-      const { rows, known } = await store.db.connection().execute(async () => {
-        try {
-          const rows = handle
-            .prepare(c.sql)
-            .raw(true)
-            .all(...(c.parameters as unknown[])) as StoredRow[];
-          // The row still being summed is written with this chunk: its instance must be known too.
-          let missing = new Set<number>();
-          if (pending !== null && !instances.has(pending)) missing.add(pending);
-          for (const r of rows) if (!instances.has(r[2])) missing.add(r[2]);
-          if (instances.size + missing.size > INSTANCE_CACHE) {
-            instances = new Map();
-            missing = new Set(rows.map((r) => r[2]));
-            if (pending !== null) missing.add(pending);
-          }
-          if (missing.size > 0)
-            for (const x of handle
-              .prepare(INSTANCES_SQL)
-              .raw(true)
-              .iterate(JSON.stringify([...missing])) as IterableIterator<[number, ...Instance]>)
-              instances.set(x[0], [x[1], x[2], x[3], x[4]]);
-          return { rows, known: instances };
-        } catch (e) {
-          throw translateDbError(e);
-        }
-      });
-      const out: DailyRow[] = [];
-      const emit = (g: NonNullable<typeof cur>) => {
-        const inst = known.get(g[2]);
-        out.push(toRow(sub, [sub.seq, g[0], g[1], g[2], g[3], g[4], ...(inst ?? ["", null, null, null])]));
-      };
-      for (const r of rows) {
-        if (cur !== null && cur[0] === r[0] && cur[1] === r[1] && cur[2] === r[2]) {
-          cur = [cur[0], cur[1], cur[2], add(cur[3], r[4]), add(cur[4], r[5])];
-        } else {
-          if (cur !== null) emit(cur);
-          cur = [r[0], r[1], r[2], typeof r[4] === "string" ? BigInt(r[4]) : r[4], r[5]];
-        }
-      }
-      if (rows.length < chunk) {
-        if (cur !== null) emit(cur);
-        if (out.length > 0) yield out;
-        break;
-      }
-      if (out.length > 0) yield out;
-      after = rows[rows.length - 1]!;
-    }
-  }
+    ${limit === null ? sql`` : sql`limit ${sql.lit(limit)}`}`;
 }
 
 /**
- * The same rows on PostgreSQL, read through one cursor per subscription. Aggregated in index order
- * (GroupAggregate over the primary key, hash aggregation switched off for the transaction) with
- * the instance looked up per row, so the first rows come at once and the server holds no sorted
- * or hashed copy of the subscription's month; a join here made the planner hash, then sort,
- * everything before the first row.
+ * SQLite: each chunk a keyset read on the connection Kysely hands out (so the connection is never
+ * held between chunks: ingest, rollups and other requests go on during a long download).
  */
-function pgRowsQuery(seq: number, days: { lo: number; hi: number }, reported: { from: number; to: number }) {
-  return sql`
-    select subscription_seq, usage_day, meter_seq, instance_seq,
-           cast(sum(q_units) as text), cast(sum(q_frac) as text),
-           (select json_build_array(resource_uri, location, tags, additional_info)
-              from usage_instances where seq = instance_seq)
-    from usage_daily
-    where subscription_seq = ${seq} and usage_day >= ${days.lo} and usage_day < ${days.hi}
-      and reported_day >= ${reported.from} and reported_day < ${reported.to}
-    group by subscription_seq, usage_day, meter_seq, instance_seq
-    order by subscription_seq, usage_day, meter_seq, instance_seq`;
+function sqliteReader(
+  store: Store,
+  days: { lo: number; hi: number },
+  reported: { from: number; to: number },
+) {
+  const handle = store.sqlite!;
+  const run = <T>(f: () => T) =>
+    store.db.connection().execute(async () => {
+      try {
+        return f();
+      } catch (e) {
+        throw translateDbError(e);
+      }
+    });
+  const reader: RowReader = {
+    next: (seq, after, limit) => {
+      const c = rowsQuery("sqlite", seq, days, reported, after, limit).compile(store.db);
+      return run(() => {
+        const out: StoredRow[] = [];
+        for (const r of handle
+          .prepare(c.sql)
+          .raw(true)
+          .iterate(...(c.parameters as unknown[])))
+          out.push(r as StoredRow);
+        return out;
+      });
+    },
+    instances: (seqs) =>
+      run(
+        () =>
+          handle
+            .prepare(
+              "select seq, resource_uri, location, tags, additional_info from usage_instances where seq in (select value from json_each(?))",
+            )
+            .raw(true)
+            .all(JSON.stringify(seqs)) as [number, ...Instance][],
+      ),
+    close: async () => {},
+  };
+  return reader;
 }
+
+/**
+ * PostgreSQL: one pooled connection for the whole file in one read-only snapshot, one server-side
+ * cursor (pg-cursor) per subscription; instances are read on another pooled connection (they are
+ * never changed once stored, so any snapshot sees those the rows name).
+ */
+async function pgReader(
+  store: Store,
+  days: { lo: number; hi: number },
+  reported: { from: number; to: number },
+): Promise<RowReader> {
+  const pool = store.pool!;
+  let client: PoolClient;
+  try {
+    client = await pool.connect();
+    await client.query("begin isolation level repeatable read read only");
+  } catch (e) {
+    throw translateDbError(e);
+  }
+  let open: { seq: number; cursor: Cursor<unknown[]> } | null = null;
+  const closeCursor = async () => {
+    if (open) await open.cursor.close();
+    open = null;
+  };
+  const num = (v: unknown) => Number(v);
+  return {
+    async next(seq, _after, limit) {
+      try {
+        if (open?.seq !== seq) {
+          await closeCursor();
+          const c = rowsQuery("postgres", seq, days, reported, null, null).compile(store.db);
+          open = {
+            seq,
+            cursor: client.query(new Cursor(c.sql, c.parameters as unknown[], { rowMode: "array" })),
+          };
+        }
+        const rows = await open.cursor.read(limit);
+        return rows.map((r) => {
+          const u = r[4] as string;
+          return [num(r[0]), num(r[1]), num(r[2]), num(r[3]), u.length <= 15 ? Number(u) : u, num(r[5])];
+        });
+      } catch (e) {
+        throw translateDbError(e);
+      }
+    },
+    async instances(seqs) {
+      try {
+        const r = await pool.query<[number, ...Instance]>({
+          text: "select seq, resource_uri, location, tags, additional_info from usage_instances where seq = any($1::bigint[])",
+          values: [seqs],
+          rowMode: "array",
+        });
+        return r.rows.map((x) => [Number(x[0]), x[1], x[2], x[3], x[4]]);
+      } catch (e) {
+        throw translateDbError(e);
+      }
+    },
+    async close(ok) {
+      try {
+        await closeCursor();
+        await client.query(ok ? "commit" : "rollback");
+      } finally {
+        client.release();
+      }
+    },
+  };
+}
+
+/** Instances held per subscription before the memory of them starts over. */
+const INSTANCE_CACHE = 100_000;
 
 /**
  * The daily usage section's rows: every usage day × meter × resource instance of the window's
  * subscriptions whose usage was reported in the window, late usage with its own usage date, ordered
  * by subscription, usage day, meter and instance (internal keys), quantities exact. Yields chunks
  * of at most a few thousand rows and reads the next only when the consumer asks, so memory stays
- * flat however large the file.
- *
- * SQLite: each chunk is a keyset read on the connection Kysely hands out, so the connection is
- * never held between chunks and ingest, rollups and other requests go on during a long download;
- * the instances a chunk names are read with it (`.iterate()`) and kept for the subscription. PostgreSQL: one pooled connection for the whole file, in one read-only snapshot,
- * one server-side cursor (pg-cursor) per subscription.
+ * flat however large the file (see `sqliteReader` and `pgReader` for how each database streams).
  */
 export async function* dailyUsageRows(
   store: Store,
@@ -246,7 +277,6 @@ export async function* dailyUsageRows(
   const meters = await loadMeters(store);
   const reported = reportedDays(w);
   const subs = [...w.subscriptions].sort((a, b) => a.seq - b.seq);
-
   const dates = new Map<number, string>();
   const dateText = (day: number) => {
     let d = dates.get(day);
@@ -256,83 +286,70 @@ export async function* dailyUsageRows(
     }
     return d;
   };
-  const toRow = (sub: { id: string; displayName: string }, r: RawRow): DailyRow => {
-    const meter = meters.get(Number(r[2]));
-    const [quantity, units] = quantityOf(r[4], r[5]);
-    return {
-      usageDate: dateText(Number(r[1])),
-      subscriptionId: sub.id,
-      subscriptionName: sub.displayName,
-      meterId: meter?.id ?? "",
-      meterName: meter?.name ?? "",
-      meterCategory: meter?.category ?? "",
-      meterSubCategory: meter?.subCategory ?? "",
-      meterRegion: "",
-      unit: meter?.unit ?? "",
-      quantity,
-      units,
-      resourceUri: r[6] ?? "",
-      location: r[7] ?? null,
-      tags: r[8] ?? null,
-      additionalInfo: r[9] ?? null,
-    };
-  };
 
-  if (store.sqlite) {
-    yield* sqliteRows(store, subs, days, reported, toRow, chunk);
-    return;
-  }
-
-  if (!store.pool) throw new Error("usage downloads need SQLite or PostgreSQL");
-  let client: PoolClient;
-  try {
-    client = await store.pool.connect();
-  } catch (e) {
-    throw translateDbError(e);
-  }
+  let reader: RowReader;
+  if (store.sqlite) reader = sqliteReader(store, days, reported);
+  else if (store.pool) reader = await pgReader(store, days, reported);
+  else throw new Error("usage downloads need SQLite or PostgreSQL");
   let ok = false;
   try {
-    // One snapshot for the whole file; a plan that streams (see pgRowsQuery).
-    await client.query("begin isolation level repeatable read read only");
-    await client.query("set local enable_hashagg = off");
-    await client.query("set local jit = off");
     for (const sub of subs) {
-      const c = pgRowsQuery(sub.seq, days, reported).compile(store.db);
-      const cursor = client.query(
-        new Cursor<
-          [
-            unknown,
-            unknown,
-            unknown,
-            unknown,
-            string,
-            string,
-            [string, string | null, string | null, string | null],
-          ]
-        >(c.sql, c.parameters as unknown[], { rowMode: "array" }),
-      );
-      try {
-        for (;;) {
-          let raw: Awaited<ReturnType<typeof cursor.read>>;
-          try {
-            raw = await cursor.read(chunk);
-          } catch (e) {
-            throw translateDbError(e);
+      let instances = new Map<number, Instance>();
+      let after: StoredRow | null = null;
+      // The row being summed: usage day, meter, instance, units, fraction.
+      let cur: [d: number, m: number, i: number, u: number | bigint, f: number | bigint] | null = null;
+      for (;;) {
+        const rows = await reader.next(sub.seq, after, chunk);
+        // The row still being summed is written with this chunk: its instance must be known too.
+        const wanted = new Set<number>();
+        if (cur !== null) wanted.add(cur[2]);
+        for (const r of rows) wanted.add(r[2]);
+        if (instances.size + wanted.size > INSTANCE_CACHE) instances = new Map();
+        const missing = [...wanted].filter((i) => !instances.has(i));
+        if (missing.length > 0)
+          for (const x of await reader.instances(missing)) instances.set(x[0], [x[1], x[2], x[3], x[4]]);
+
+        const out: DailyRow[] = [];
+        const emit = (g: NonNullable<typeof cur>) => {
+          const meter = meters.get(g[1]);
+          const inst = instances.get(g[2]);
+          const [quantity, units] = quantityOf(g[3], g[4]);
+          out.push({
+            usageDate: dateText(g[0]),
+            subscriptionId: sub.id,
+            subscriptionName: sub.displayName,
+            meterId: meter?.id ?? "",
+            meterName: meter?.name ?? "",
+            meterCategory: meter?.category ?? "",
+            meterSubCategory: meter?.subCategory ?? "",
+            meterRegion: "",
+            unit: meter?.unit ?? "",
+            quantity,
+            units,
+            resourceUri: inst?.[0] ?? "",
+            location: inst?.[1] ?? null,
+            tags: inst?.[2] ?? null,
+            additionalInfo: inst?.[3] ?? null,
+          });
+        };
+        for (const r of rows) {
+          if (cur !== null && cur[0] === r[0] && cur[1] === r[1] && cur[2] === r[2]) {
+            cur = [cur[0], cur[1], cur[2], add(cur[3], r[4]), add(cur[4], r[5])];
+          } else {
+            if (cur !== null) emit(cur);
+            cur = [r[0], r[1], r[2], typeof r[4] === "string" ? BigInt(r[4]) : r[4], r[5]];
           }
-          if (raw.length === 0) break;
-          yield raw.map((r) => toRow(sub, [r[0], r[1], r[2], r[3], r[4], r[5], ...r[6]]));
         }
-      } finally {
-        await cursor.close();
+        const last = rows.length < chunk;
+        if (last && cur !== null) emit(cur);
+        if (out.length > 0) yield out;
+        if (last) break;
+        after = rows[rows.length - 1]!;
       }
     }
     ok = true;
   } finally {
-    try {
-      await client.query(ok ? "commit" : "rollback");
-    } finally {
-      client.release();
-    }
+    await reader.close(ok);
   }
 }
 
