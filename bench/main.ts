@@ -8,7 +8,7 @@ import { benchUsageApi, type UsageApiFigures } from "./usage-api.js";
 
 /**
  * `npm run bench [-- --records N --postgres URL --only ingest|bridge|usage-api|export --skip-ingest
- * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-databases sqlite,postgres --export-rows N]`: measures tally next to
+ * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-databases sqlite,postgres --export-rows N --export-databases sqlite,postgres]`: measures tally next to
  * the raw database in the same run and writes bench/results/<date>.json. Targets: DESIGN.md §5.
  */
 const { values } = parseArgs({
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     "usage-databases": { type: "string", default: "sqlite,postgres" },
     "export-rows": { type: "string", default: "1000000" },
     "export-subscriptions": { type: "string", default: "10" },
+    "export-databases": { type: "string", default: "sqlite,postgres" },
   },
 });
 
@@ -131,7 +132,9 @@ const EXPORT_TARGET = { rowsPerSec: 200_000, rssMb: 300 };
 
 if (runs("export")) {
   log("export: the v2 usage file of one billing account's month, streamed over HTTP");
+  const wanted = values["export-databases"].split(",").map((d) => d.trim());
   for (const database of ["sqlite", "postgres"] as const) {
+    if (!wanted.includes(database)) continue;
     if (database === "postgres" && !postgresUrl) {
       log("  postgres: skipped (give --postgres URL or TALLY_BENCH_POSTGRES_URL)");
       continue;
@@ -167,7 +170,12 @@ const merged = {
     ),
     ...results.usageApi,
   ],
-  exports: runs("export") ? results.exports : ((earlier as { exports?: ExportFigures[] }).exports ?? []),
+  exports: [
+    ...(earlier.exports ?? []).filter(
+      (e) => !(runs("export") && results.exports.some((r) => r.database === e.database)),
+    ),
+    ...results.exports,
+  ],
 };
 writeFileSync(
   file,
