@@ -14,19 +14,26 @@ const field = (v: string | null) =>
  * a chunk's text into bytes in one go cost as much again as building it.
  */
 export function csvBytes(records: readonly CsvRecord[]): Buffer {
-  let buf = Buffer.allocUnsafe(64 * 1024);
+  let buf = Buffer.allocUnsafe(Math.max(64 * 1024, records.length * 320));
   let at = 0;
-  for (const r of records) {
-    let line = r.length > 0 ? field(r[0]!) : "";
-    for (let i = 1; i < r.length; i++) line += `,${field(r[i]!)}`;
-    line += "\n";
-    if (at + line.length * 3 > buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, at + line.length * 3));
+  let pending = "";
+  const flush = () => {
+    if (at + pending.length * 3 > buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, at + pending.length * 3));
       buf.copy(bigger, 0, 0, at);
       buf = bigger;
     }
-    at += buf.write(line, at);
+    at += buf.write(pending, at);
+    pending = "";
+  };
+  for (const r of records) {
+    let line = r.length > 0 ? field(r[0]!) : "";
+    for (let i = 1; i < r.length; i++) line += `,${field(r[i]!)}`;
+    pending += `${line}\n`;
+    // Written in pieces of a few kilobytes: one write per line cost more than the formatting.
+    if (pending.length > 8192) flush();
   }
+  flush();
   return buf.subarray(0, at);
 }
 
