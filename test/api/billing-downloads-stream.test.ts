@@ -1,4 +1,7 @@
+import { get } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { Readable } from "node:stream";
+import { setTimeout } from "node:timers/promises";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parse } from "csv-parse";
@@ -136,4 +139,36 @@ describe.each(DIALECTS)("billing downloads of a large store on %s", (dialect) =>
     expect(sums.get(VM_BASE)!.toFixed(2)).toBe("123456.78");
     expect(sums.get(BLOB_CAPACITY)!.toFixed(2)).toBe("0.99");
   }, 300_000);
+
+  it("lets go of the database when the client goes away mid-file", async () => {
+    await t.app.listen({ port: 0, host: "127.0.0.1" });
+    const { port } = t.app.server.address() as AddressInfo;
+    // A client that reads the first bytes and hangs up.
+    await new Promise<void>((resolve, reject) => {
+      const req = get(
+        `http://127.0.0.1:${port}/api/v1/billing-accounts/ba_contoso/usage-download?period=2026-11`,
+        { headers: t.op },
+        (res) => {
+          res.once("data", () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on("error", () => {});
+      req.setTimeout(30_000, () => reject(new Error("no data")));
+    });
+    // The read ends and its connection goes back: every pooled connection idle again, and the
+    // next download (and any other query) goes through.
+    const pool = t.svc.store.pool;
+    for (let i = 0; i < 100 && pool && pool.idleCount !== pool.totalCount; i++) await setTimeout(50);
+    if (pool) expect(pool.idleCount).toBe(pool.totalCount);
+    const again = await t.app.inject({
+      method: "GET",
+      url: "/api/v1/billing-accounts/ba_contoso/invoices/inv_big.csv",
+      headers: t.op,
+    });
+    expect(again.statusCode).toBe(200);
+    expect(await t.svc.store.db.selectFrom("meters").select("id").limit(1).execute()).toHaveLength(1);
+  }, 60_000);
 });
