@@ -292,14 +292,25 @@ export async function* dailyUsageRows(
   else if (store.pool) reader = await pgReader(store, days, reported);
   else throw new Error("usage downloads need SQLite or PostgreSQL");
   let ok = false;
+  let ahead: Promise<StoredRow[]> | undefined;
   try {
     for (const sub of subs) {
       let instances = new Map<number, Instance>();
-      let after: StoredRow | null = null;
       // The row being summed: usage day, meter, instance, units, fraction.
       let cur: [d: number, m: number, i: number, u: number | bigint, f: number | bigint] | null = null;
+      const read = (after: StoredRow | null) => {
+        const p = reader.next(sub.seq, after, chunk);
+        p.catch(() => undefined); // awaited below; a failure must not count as unhandled meanwhile
+        ahead = p;
+        return p;
+      };
+      let next = read(null);
       for (;;) {
-        const rows = await reader.next(sub.seq, after, chunk);
+        const rows = await next;
+        ahead = undefined;
+        const last = rows.length < chunk;
+        // The next chunk is on its way while this one is written (PostgreSQL works meanwhile).
+        if (!last) next = read(rows[rows.length - 1]!);
         // The row still being summed is written with this chunk: its instance must be known too.
         const wanted = new Set<number>();
         if (cur !== null) wanted.add(cur[2]);
@@ -340,15 +351,14 @@ export async function* dailyUsageRows(
             cur = [r[0], r[1], r[2], typeof r[4] === "string" ? BigInt(r[4]) : r[4], r[5]];
           }
         }
-        const last = rows.length < chunk;
         if (last && cur !== null) emit(cur);
         if (out.length > 0) yield out;
         if (last) break;
-        after = rows[rows.length - 1]!;
       }
     }
     ok = true;
   } finally {
+    await ahead?.catch(() => undefined);
     await reader.close(ok);
   }
 }
