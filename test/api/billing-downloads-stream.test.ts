@@ -8,6 +8,7 @@ import { parse } from "csv-parse";
 import { Decimal } from "decimal.js";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dailyUsageRows } from "../../src/billing/downloads/usage-rows.js";
 import { ManualClock } from "../../src/clock.js";
 import { type DownloadsApp, makeInvoice, makeLine, openDownloadsApp } from "../billing-download-helpers.js";
 import { DIALECTS } from "../helpers.js";
@@ -171,4 +172,43 @@ describe.each(DIALECTS)("billing downloads of a large store on %s", (dialect) =>
     expect(again.statusCode).toBe(200);
     expect(await t.svc.store.db.selectFrom("meters").select("id").limit(1).execute()).toHaveLength(1);
   }, 60_000);
+
+  it("keeps sums beyond 2^53 exact", async () => {
+    const db = t.svc.store.db;
+    const sub = await db
+      .selectFrom("subscriptions")
+      .select("seq")
+      .where("id", "=", w.subB)
+      .executeTakeFirstOrThrow();
+    const seq = sql.lit(Number(sub.seq));
+    const meter = await db
+      .selectFrom("meters")
+      .select("seq")
+      .where("id", "=", VM_BASE)
+      .executeTakeFirstOrThrow();
+    await sql`insert into usage_instances (subscription_seq, instance_hash, resource_uri, location, tags, additional_info)
+      values (${seq}, 'big', ${`/subscriptions/${w.subB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/big`}, null, null, null)`.execute(
+      db,
+    );
+    const inst = await db
+      .selectFrom("usage_instances")
+      .select("seq")
+      .where("instance_hash", "=", "big")
+      .executeTakeFirstOrThrow();
+    for (const [reported, frac] of [
+      [NOV + 2 * D, 5],
+      [NOV + 3 * D, 7],
+    ] as const)
+      await sql`insert into usage_daily (subscription_seq, usage_day, meter_seq, instance_seq, reported_day, q_units, q_frac, records)
+        values (${seq}, ${sql.lit(NOV + 2 * D)}, ${sql.lit(Number(meter.seq))}, ${sql.lit(Number(inst.seq))}, ${sql.lit(reported)},
+          ${sql.lit(9007199254740993n)}, ${sql.lit(frac)}, 1)`.execute(db);
+    const rows: string[] = [];
+    for await (const chunk of dailyUsageRows(t.svc.store, {
+      subscriptions: [{ seq: Number(sub.seq), id: w.subB, displayName: "B" }],
+      reportedFrom: NOV,
+      reportedTo: DEC,
+    }))
+      for (const r of chunk) rows.push(`${r.usageDate} ${r.quantity} ${r.units}`);
+    expect(rows).toEqual(["2026-11-03 18014398509481986.0000000012 180143985094819860000000012"]);
+  });
 });

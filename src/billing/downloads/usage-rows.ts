@@ -129,10 +129,11 @@ function rowsQuery(
     after === null
       ? sql``
       : sql`and (usage_day, meter_seq, instance_seq, reported_day) > (${after[0]}, ${after[1]}, ${after[2]}, ${after[3]})`;
-  // pg-cursor hands bigints over as text; better-sqlite3 would round those beyond 2^53.
+  // Units beyond 2^53 as text: both drivers would round them to a double (tally's pg pool parses
+  // bigints as numbers, its cursors too).
   const units =
     dialect === "postgres"
-      ? sql`q_units`
+      ? sql`cast(q_units as text)`
       : sql`case when q_units > ${sql.lit(Number.MAX_SAFE_INTEGER)} then cast(q_units as text) else q_units end`;
   return sql`
     select usage_day, meter_seq, instance_seq, reported_day, ${units}, q_frac
