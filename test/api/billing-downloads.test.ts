@@ -685,6 +685,22 @@ describe.each(DIALECTS)("billing downloads on %s", (dialect) => {
     expect(text).toContain(long.total);
   });
 
+  it("says so on the PDF when some usage had no price", async () => {
+    const base = t.source.invoices.get("inv_2026_11_contoso")!.doc;
+    const incomplete = makeInvoice({
+      ...base,
+      id: "inv_incomplete",
+      complete: false,
+      lines: base.lines.slice(0, 2),
+    });
+    t.source.invoices.set("inv_incomplete", { doc: incomplete, reportedFrom: NOV, reportedTo: DEC });
+    const text = (
+      await pdfText((await get(`/api/v1/billing-accounts/ba_contoso/invoices/inv_incomplete.pdf`)).rawPayload)
+    ).join(" ");
+    expect(text).toContain("Some usage had no price in force and is not included in the amounts.");
+    expect(text).toContain(incomplete.total);
+  });
+
   it("writes the invoice as CSV, one row per line with every line field", async () => {
     const r = await get(`/api/v1/billing-accounts/ba_contoso/invoices/inv_2026_11_contoso.csv`);
     expect(r.statusCode).toBe(200);
