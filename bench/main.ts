@@ -3,12 +3,14 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type BillingFigures, benchBilling } from "./billing.js";
 import { type BridgeFigures, benchBridge } from "./bridge.js";
+import { benchExport, type ExportFigures } from "./export.js";
 import { benchIngest, type IngestFigures } from "./ingest.js";
 import { benchUsageApi, type UsageApiFigures } from "./usage-api.js";
 
 /**
- * `npm run bench [-- --records N --postgres URL --only ingest|bridge|usage-api --skip-ingest
- * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-databases sqlite,postgres --only billing]`: measures tally next to
+ * `npm run bench [-- --records N --postgres URL --only ingest|bridge|usage-api|billing|export --skip-ingest
+ * --usage-subscriptions N --usage-keep DIR|SCHEMA --usage-databases sqlite,postgres --export-rows N
+ * --export-databases sqlite,postgres]`: measures tally next to
  * the raw database in the same run and writes bench/results/<date>.json. Targets: DESIGN.md §5.
  */
 const { values } = parseArgs({
@@ -24,6 +26,9 @@ const { values } = parseArgs({
     "usage-subscriptions": { type: "string", default: "10000" },
     "usage-keep": { type: "string" },
     "usage-databases": { type: "string", default: "sqlite,postgres" },
+    "export-rows": { type: "string", default: "1000000" },
+    "export-subscriptions": { type: "string", default: "10" },
+    "export-databases": { type: "string", default: "sqlite,postgres" },
   },
 });
 
@@ -35,10 +40,12 @@ const results: {
   bridge?: BridgeFigures;
   usageApi: UsageApiFigures[];
   billing: BillingFigures[];
+  exports: ExportFigures[];
 } = {
   ingest: [],
   usageApi: [],
   billing: [],
+  exports: [],
 };
 
 const TARGETS = { sqlite: { rps: 100_000, ratio: 0.5 }, postgres: { rps: 50_000, ratio: 0.6 } } as const;
@@ -160,6 +167,34 @@ if (runs("billing")) {
   }
 }
 
+const EXPORT_TARGET = { rowsPerSec: 200_000, rssMb: 300 };
+
+if (runs("export")) {
+  log("export: the v2 usage file of one billing account's month, streamed over HTTP");
+  const wanted = values["export-databases"].split(",").map((d) => d.trim());
+  for (const database of ["sqlite", "postgres"] as const) {
+    if (!wanted.includes(database)) continue;
+    if (database === "postgres" && !postgresUrl) {
+      log("  postgres: skipped (give --postgres URL or TALLY_BENCH_POSTGRES_URL)");
+      continue;
+    }
+    log(`  ${database}:`);
+    const f = await benchExport({
+      database,
+      ...(database === "postgres" ? { postgresUrl: postgresUrl! } : {}),
+      rows: Number(values["export-rows"]),
+      subscriptions: Number(values["export-subscriptions"]),
+      log,
+    });
+    const ok = f.tallyRowsPerSec >= EXPORT_TARGET.rowsPerSec && f.peakRssMb <= EXPORT_TARGET.rssMb;
+    log(
+      `  ${database}: ${f.tallyRowsPerSec.toLocaleString("en")} rows/s (${(f.bytes / 1048576).toFixed(0)} MB), raw read ${f.rawRowsPerSec.toLocaleString("en")} rows/s, ratio ${f.ratio}, ` +
+        `peak RSS ${f.peakRssMb} MB (before ${f.rssBeforeMb} MB) (target ≥ 200,000 rows/s, RSS ≤ 300 MB) ${ok ? "OK" : "BELOW TARGET"}`,
+    );
+    results.exports.push(f);
+  }
+}
+
 const dir = join(import.meta.dirname, "..", "..", "bench", "results");
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `${new Date().toISOString().slice(0, 10)}.json`);
@@ -179,6 +214,12 @@ const merged = {
       (e) => !(runs("billing") && results.billing.some((r) => r.database === e.database)),
     ),
     ...results.billing,
+  ],
+  exports: [
+    ...(earlier.exports ?? []).filter(
+      (e) => !(runs("export") && results.exports.some((r) => r.database === e.database)),
+    ),
+    ...results.exports,
   ],
 };
 writeFileSync(

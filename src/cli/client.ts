@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { Config } from "../config.js";
 import { buildApp } from "../http/app.js";
 import type { App } from "../http/types.js";
@@ -14,7 +16,15 @@ export interface ApiClient {
   request<T = unknown>(method: string, path: string, body?: unknown, opts?: RequestOptions): Promise<T>;
   /** The raw response, for downloads and non-JSON answers. */
   raw(method: string, path: string, body?: string | Buffer, opts?: RequestOptions): Promise<RawResponse>;
+  /** A GET whose body is read as it arrives: large downloads. */
+  stream(path: string, opts?: RequestOptions): Promise<StreamResponse>;
   close(): Promise<void>;
+}
+
+export interface StreamResponse {
+  status: number;
+  headers: Record<string, string | undefined>;
+  body: Readable;
 }
 
 export interface RequestOptions {
@@ -104,6 +114,22 @@ export class LocalClient implements ApiClient {
     return jsonOf<T>(await this.raw(method, path, encode(body), opts));
   }
 
+  async stream(path: string, opts: RequestOptions = {}): Promise<StreamResponse> {
+    const res = await this.app.inject({
+      method: "GET",
+      url: path,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        "x-request-id": `cli-${randomUUID()}`,
+        ...opts.headers,
+      },
+      payloadAsStream: true,
+    });
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = String(v);
+    return { status: res.statusCode, headers, body: res.stream() };
+  }
+
   async close(): Promise<void> {
     await this.app.close();
     await this.svc.close();
@@ -145,6 +171,23 @@ export class RemoteClient implements ApiClient {
 
   async request<T>(method: string, path: string, body?: unknown, opts?: RequestOptions): Promise<T> {
     return jsonOf<T>(await this.raw(method, path, encode(body), opts));
+  }
+
+  async stream(path: string, opts: RequestOptions = {}): Promise<StreamResponse> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.server), {
+        headers: { authorization: `Bearer ${this.token}`, ...opts.headers },
+      });
+    } catch (e) {
+      throw new CliError(`cannot reach ${this.server}: ${(e as Error).cause ?? (e as Error).message}`);
+    }
+    const headers: Record<string, string> = {};
+    res.headers.forEach((v, k) => {
+      headers[k] = v;
+    });
+    const body = res.body ? Readable.fromWeb(res.body as WebReadableStream<Uint8Array>) : Readable.from([]);
+    return { status: res.status, headers, body };
   }
 
   async close(): Promise<void> {}

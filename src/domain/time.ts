@@ -57,3 +57,20 @@ export function parseDuration(s: string): number | undefined {
   const unit = { ms: 1, s: 1000, m: 60_000, h: HOUR, d: DAY }[m[2] as "ms" | "s" | "m" | "h" | "d"];
   return n * unit;
 }
+
+/** The first UTC midnight at or after `t`. */
+export const ceilDay = (t: number): number => floorDay(t + DAY - 1);
+
+/** `YYYY-MM-DD` of a UTC instant. */
+export function dateOf(t: number): string {
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+/** The UTC month containing `t`, as [start, end). */
+export function monthRange(t: number): { start: number; end: number } {
+  const d = new Date(t);
+  return {
+    start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
+    end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+  };
+}

@@ -1,8 +1,10 @@
+import { billingDocumentSource } from "../billing/documents.js";
 import type { Services } from "../services.js";
 import { registerAuditLog } from "./routes/audit-log.js";
 import { registerAzureRegistrations } from "./routes/azure-registrations.js";
 import { registerAzureUsage } from "./routes/azure-usage.js";
 import { registerBillingAccounts } from "./routes/billing-accounts.js";
+import { registerBillingDownloads } from "./routes/billing-downloads.js";
 import { registerBillingInvoices } from "./routes/billing-invoices.js";
 import { registerBridge } from "./routes/bridge.js";
 import { registerDirectories } from "./routes/directories.js";
@@ -54,5 +56,6 @@ export function registerRoutes(app: App, svc: Services): void {
   registerBridge(app, svc);
   registerBillingAccounts(app, svc);
   registerBillingInvoices(app, svc);
+  registerBillingDownloads(app, svc, billingDocumentSource(svc));
   registerAzureUsage(app, svc);
 }

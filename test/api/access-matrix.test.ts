@@ -494,6 +494,32 @@ describe.each(DIALECTS)("access matrix on %s", (dialect) => {
         expect: billing(200, 200),
       },
     ],
+    "GET /api/v1/billing-accounts/:accountId/invoices/:invoiceId(^[A-Za-z0-9_-]+).pdf": [
+      {
+        name: "b1's October as PDF",
+        req: get(() => `/api/v1/billing-accounts/b1/invoices/${b1Invoice}.pdf`),
+        expect: billing(200, 200),
+      },
+    ],
+    "GET /api/v1/billing-accounts/:accountId/invoices/:invoiceId(^[A-Za-z0-9_-]+).csv": [
+      {
+        name: "b1's October as CSV",
+        req: get(() => `/api/v1/billing-accounts/b1/invoices/${b1Invoice}.csv`),
+        expect: billing(200, 200),
+      },
+    ],
+    "GET /api/v1/billing-accounts/:accountId/usage-download": [
+      {
+        name: "b1's October, version 2",
+        req: get("/api/v1/billing-accounts/b1/usage-download?period=2026-10&format=v2"),
+        expect: billing(200, 200),
+      },
+      {
+        name: "b1's month to date, usage and charges",
+        req: get("/api/v1/billing-accounts/b1/usage-download?period=current&format=charges"),
+        expect: billing(200, 200),
+      },
+    ],
     "POST /api/v1/billing-accounts/:id/invoices/:invoiceId/finalize": [
       {
         name: "finalize a draft",

@@ -157,7 +157,9 @@ describe("usage-API paths", () => {
     ).toBe(`/subscriptions/${s}/providers/Microsoft.Commerce/RateCard?api-version=1`);
     const reg = `/subscriptions/${s}/resourceGroups/Rg1/providers/Microsoft.AzureStack/registrations`;
     expect(
-      canonicalAzurePath(`/subscriptions/${s}/resourcegroups/Rg1/providers/microsoft.azurestack/Registrations`),
+      canonicalAzurePath(
+        `/subscriptions/${s}/resourcegroups/Rg1/providers/microsoft.azurestack/Registrations`,
+      ),
     ).toBe(reg);
     expect(
       canonicalAzurePath(

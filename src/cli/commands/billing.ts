@@ -13,6 +13,7 @@ import {
 } from "../context.js";
 import { CliError } from "../errors.js";
 import { type Column, printObject, printRows } from "../output.js";
+import { addBillingDownloadCommand } from "./billing-download.js";
 
 const accountColumns: Column<AccountView>[] = [
   ["ID", (a) => a.id],
@@ -400,5 +401,6 @@ export function billingCommand(program: Command): Command {
         process.stderr.write(`discarded ${invoice}\n`);
       }),
     );
+  addBillingDownloadCommand(billing);
   return billing;
 }
