@@ -11,7 +11,6 @@ import type {
 } from "../src/domain/billing/types.js";
 import { DomainError } from "../src/domain/errors.js";
 import { buildApp } from "../src/http/app.js";
-import { registerBillingDownloads } from "../src/http/routes/billing-downloads.js";
 import { type DialectName, openTestEnv, type TestApp } from "./helpers.js";
 
 /**
@@ -92,23 +91,17 @@ export interface DownloadsApp extends TestApp {
 }
 
 /**
- * The app with the download routes registered over a fixture source, plus a plain route at the
- * invoice's own URL, as the billing core will register it, to show the two coexist.
+ * The whole app, its download routes reading their documents from a fixture source (the billing
+ * core's own routes, such as the invoice's JSON at the same URL without a suffix, stay as they are).
  */
 export async function openDownloadsApp(dialect: DialectName, clock: Clock): Promise<DownloadsApp> {
   const env = await openTestEnv(dialect, { clock });
-  const app = await buildApp(env.svc);
   let source: FixtureSource | undefined;
   const proxy: BillingDocumentSource = {
     invoice: (c, a, i) => source!.invoice(c, a, i),
     periodDocument: (c, a, p) => source!.periodDocument(c, a, p),
   };
-  registerBillingDownloads(app, env.svc, proxy);
-  app.get(
-    "/api/v1/billing-accounts/:accountId/invoices/:invoiceId",
-    { config: { action: "invoices/read", access: "resource" } },
-    async (req) => ({ plain: (req.params as { invoiceId: string }).invoiceId }),
-  );
+  const app = await buildApp(env.svc, { billingDocuments: proxy });
   await app.ready();
   const operatorToken = await env.svc.tokens.sign({
     subject: env.svc.system.operatorPrincipalId,

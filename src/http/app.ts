@@ -8,6 +8,7 @@ import {
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
 import secureJson from "secure-json-parse";
+import type { BillingDocumentSource } from "../billing/ports.js";
 import { DomainError } from "../domain/errors.js";
 import type { Services } from "../services.js";
 import { registerAuth } from "./auth.js";
@@ -22,6 +23,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export interface AppOptions {
   /** HTTPS options for `listen` (serve only). */
   https?: { key: Buffer; cert: Buffer };
+  /** Where the billing downloads get their documents (default: the billing core; tests give fixtures). */
+  billingDocuments?: BillingDocumentSource;
 }
 
 /** Builds the whole HTTP application without listening; `serve` listens, tests use `inject`. */
@@ -100,7 +103,7 @@ export async function buildApp(svc: Services, opts: AppOptions = {}): Promise<Ap
   registerErrorHandling(app);
   registerAuth(app, svc);
   registerMetrics(app, svc.metrics);
-  registerRoutes(app, svc);
+  registerRoutes(app, svc, opts.billingDocuments);
   app.get("/openapi.json", { config: { auth: "none" }, schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -1,4 +1,5 @@
 import { billingDocumentSource } from "../billing/documents.js";
+import type { BillingDocumentSource } from "../billing/ports.js";
 import type { Services } from "../services.js";
 import { registerAuditLog } from "./routes/audit-log.js";
 import { registerAzureRegistrations } from "./routes/azure-registrations.js";
@@ -30,7 +31,11 @@ import { registerUsageRecords } from "./routes/usage-records.js";
 import type { App } from "./types.js";
 
 /** Every route of the server, in one list. */
-export function registerRoutes(app: App, svc: Services): void {
+export function registerRoutes(
+  app: App,
+  svc: Services,
+  billingDocuments: BillingDocumentSource = billingDocumentSource(svc),
+): void {
   registerHealth(app, svc);
   registerDirectories(app, svc);
   registerProviders(app, svc);
@@ -56,6 +61,6 @@ export function registerRoutes(app: App, svc: Services): void {
   registerBridge(app, svc);
   registerBillingAccounts(app, svc);
   registerBillingInvoices(app, svc);
-  registerBillingDownloads(app, svc, billingDocumentSource(svc));
+  registerBillingDownloads(app, svc, billingDocuments);
   registerAzureUsage(app, svc);
 }

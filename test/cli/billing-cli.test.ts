@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -167,6 +167,17 @@ describe(`tally billing (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
     expect(c.code).toBe(1);
     expect(c.err).toContain("still open");
     expect((await run("billing", "invoices", "contoso", "--json")).out.trim()).toBe("[]");
+  });
+
+  it("downloads the month to date through the local database", async () => {
+    const file = join(dataDir, "mtd.csv");
+    const d = await run("--json", "billing", "download", "contoso", "--period", "current", "--output", file);
+    expect(d.code, d.err).toBe(0);
+    expect(JSON.parse(d.out)).toMatchObject({ file });
+    expect(readFileSync(file, "utf8")).toContain("Billing Period,Meter Category");
+    expect((await run("billing", "download", "nobody", "--period", "current", "--output", file)).code).toBe(
+      1,
+    );
   });
 
   it("exits 2 on usage errors and has help", async () => {
