@@ -26,6 +26,8 @@ export interface TokenIdentity {
   name: string | undefined;
   /** `service` for app-only tokens (`idtyp: app`, as Microsoft Entra ID issues them). */
   kind: "user" | "service";
+  /** When the token stops being accepted (epoch ms): its `exp`, or earlier when its age is bounded. */
+  validUntil: number;
 }
 
 export interface TokenVerifier {
@@ -49,7 +51,7 @@ export class Unauthenticated extends DomainError {
   }
 }
 
-export function identityOf(payload: JWTPayload): TokenIdentity {
+export function identityOf(payload: JWTPayload, maxTokenAgeSec?: number): TokenIdentity {
   const sub = typeof payload.oid === "string" && payload.oid !== "" ? payload.oid : payload.sub;
   if (typeof sub !== "string" || sub === "")
     throw new Unauthenticated("the token names no subject (oid or sub).");
@@ -59,6 +61,12 @@ export function identityOf(payload: JWTPayload): TokenIdentity {
     directoryId: tid === undefined ? undefined : (canonicalGuid(tid) ?? tid),
     name: typeof payload.name === "string" ? payload.name : undefined,
     kind: payload.idtyp === "app" ? "service" : "user",
+    validUntil: Math.min(
+      typeof payload.exp === "number" ? payload.exp * 1000 : Number.POSITIVE_INFINITY,
+      typeof payload.iat === "number" && maxTokenAgeSec !== undefined
+        ? (payload.iat + maxTokenAgeSec) * 1000
+        : Number.POSITIVE_INFINITY,
+    ),
   };
 }
 
@@ -174,15 +182,52 @@ export class EmbeddedTokens implements TokenVerifier {
       requiredClaims: ["exp", "sub"],
     };
     try {
-      return identityOf((await jwtVerify(token, this.jwks!, options)).payload);
+      return identityOf((await jwtVerify(token, this.jwks!, options)).payload, this.opts.maxTokenAgeSec);
     } catch (e) {
       if (!(e instanceof joseErrors.JWKSNoMatchingKey)) throw describeJoseError(e);
     }
     if (!(await this.reloadIfChanged())) throw new Unauthenticated("the token was signed by an unknown key.");
     try {
-      return identityOf((await jwtVerify(token, this.jwks!, options)).payload);
+      return identityOf((await jwtVerify(token, this.jwks!, options)).payload, this.opts.maxTokenAgeSec);
     } catch (e) {
       throw describeJoseError(e);
     }
+  }
+}
+
+/** How long a verified token is taken on trust before its signature is checked again. */
+export const VERIFIED_TOKEN_TTL_MS = 30_000;
+const MAX_VERIFIED_TOKENS = 10_000;
+
+/**
+ * Remembers the tokens a verifier accepted, by their exact text, for a few seconds and never past
+ * their own expiry: a client paging through the usage APIs sends the same token with every
+ * request, and an ES256 (or RS256) signature check costs more than the rest of the authentication.
+ * A token is the same token only byte for byte, so nothing unverified is ever accepted; what the
+ * cache delays is the effect of a signing key's removal, by at most `VERIFIED_TOKEN_TTL_MS`
+ * (the key sets themselves are reloaded less often than that). Refusals are not remembered.
+ */
+export class VerifiedTokens implements TokenVerifier {
+  private readonly verified = new Map<string, { identity: TokenIdentity; until: number }>();
+
+  constructor(
+    private readonly inner: TokenVerifier,
+    private readonly now: () => number,
+  ) {}
+
+  async verify(token: string): Promise<TokenIdentity> {
+    const now = this.now();
+    const hit = this.verified.get(token);
+    if (hit !== undefined) {
+      if (hit.until > now) return hit.identity;
+      this.verified.delete(token);
+    }
+    const identity = await this.inner.verify(token);
+    const until = Math.min(identity.validUntil, now + VERIFIED_TOKEN_TTL_MS);
+    if (until > now) {
+      if (this.verified.size >= MAX_VERIFIED_TOKENS) this.verified.clear();
+      this.verified.set(token, { identity, until });
+    }
+    return identity;
   }
 }

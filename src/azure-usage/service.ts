@@ -1,8 +1,7 @@
+import { directTenantKeys, type ProviderKeys, type SubscriptionKeys } from "../auth/scoping.js";
 import type { SubscriptionScope } from "../domain/scope.js";
 import { toIso } from "../domain/time.js";
-import type { ProviderRow } from "../providers/repository.js";
 import type { Services } from "../services.js";
-import type { SubscriptionRow } from "../subscriptions/repository.js";
 import { noteAnswered, readUsageClock } from "../usage/clock.js";
 import {
   type AggregateQuery,
@@ -22,9 +21,9 @@ type Deps = Pick<Services, "store" | "clock" | "catalog" | "logger" | "metrics" 
 /** Whose usage a query reads, as authorized by the route. */
 export type UsageTarget =
   /** Tenant API: the subscription in the path, and only it. */
-  | { kind: "tenant"; subscription: SubscriptionRow }
+  | { kind: "tenant"; subscription: SubscriptionKeys }
   /** Operator API: the direct tenants of the provider whose provider subscription is in the path. */
-  | { kind: "operator"; provider: ProviderRow };
+  | { kind: "operator"; provider: ProviderKeys };
 
 /** An instance's part of the answer, built once per instance and page. */
 export interface InstanceText {
@@ -49,10 +48,11 @@ export interface AzurePage {
 }
 
 /**
- * The subscriptions a query reads, scoped in the repository: the tenant API's one subscription;
- * the operator API's direct tenants of the provider (deleted ones included, the provider's own
- * provider subscription excluded), or the one of them `subscriberId` names. A provider with
- * thousands of tenants is read a window of keys at a time (`window`), from the continuation key on.
+ * The subscriptions a query reads, scoped: the tenant API's one subscription; the operator API's
+ * direct tenants of the provider (deleted ones included, the provider's own provider subscription
+ * excluded), or the one of them `subscriberId` names. The first two are known facts by now (see
+ * `KnownScopes`); a provider with thousands of tenants is read from the repository a window of
+ * keys at a time (`window`), from the continuation key on.
  */
 async function scopeOf(
   deps: Deps,
@@ -60,20 +60,17 @@ async function scopeOf(
   q: AzureQuery,
   window?: { fromSeq: number; limit: number },
 ): Promise<number[]> {
-  let scope: SubscriptionScope;
-  let filter: SubscriptionFilter;
-  if (target.kind === "tenant") {
-    scope = { subscriptionIds: [target.subscription.id], providerIds: [] };
-    filter = { subscriptionId: target.subscription.id };
-  } else {
-    scope = { subscriptionIds: [], providerIds: [target.provider.id] };
-    filter = {
-      directProviderId: target.provider.id,
-      excludeIds: [target.provider.subscription_id],
-      ...(q.subscriberId !== undefined ? { subscriptionId: q.subscriberId } : {}),
-      ...(window ?? {}),
-    };
+  if (target.kind === "tenant") return [target.subscription.seq];
+  if (q.subscriberId !== undefined) {
+    const keys = await directTenantKeys(deps.store, target.provider, q.subscriberId);
+    return keys === undefined ? [] : [keys.seq];
   }
+  const scope: SubscriptionScope = { subscriptionIds: [], providerIds: [target.provider.id] };
+  const filter: SubscriptionFilter = {
+    directProviderId: target.provider.id,
+    excludeIds: [target.provider.subscription_id],
+    ...(window ?? {}),
+  };
   return subscriptionSeqs(deps.store.db, scope, filter);
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { requireOnProviderSubscription, requireOnSubscription } from "../../auth/scoping.js";
+import { requireOnProviderSubscription, requireUsageOnSubscription } from "../../auth/scoping.js";
 import { invalidProperty, UsageApiError } from "../../azure-usage/errors.js";
 import { Overloaded } from "../../azure-usage/gate.js";
 import { pageJson, type UsageNamespace } from "../../azure-usage/json.js";
@@ -106,7 +106,7 @@ async function targetOf(
   const p = principalOf(req);
   try {
     if (api === "tenant")
-      return { kind: "tenant", subscription: await requireOnSubscription(svc, p, "usage/read", pathId) };
+      return { kind: "tenant", subscription: await requireUsageOnSubscription(svc, p, "usage/read", pathId) };
     return {
       kind: "operator",
       provider: (await requireOnProviderSubscription(svc, p, "usage/read", pathId)).provider,
