@@ -11,11 +11,7 @@ import {
   type ScopeRef,
   type SubscriptionScope,
 } from "../domain/scope.js";
-import {
-  findProvider,
-  type ProviderRow,
-  providerTreeRows,
-} from "../providers/repository.js";
+import { findProvider, type ProviderRow, providerTreeRows } from "../providers/repository.js";
 import type { Store } from "../storage/database.js";
 import type { DB } from "../storage/schema.js";
 import { findSubscription, type SubscriptionRow } from "../subscriptions/repository.js";
