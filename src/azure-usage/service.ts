@@ -146,23 +146,21 @@ async function rangeOf(deps: Deps, q: AzureQuery) {
 
 const jsonOrNull = (s: string | null) => (s === null || s === "" ? "null" : s);
 
-async function instanceTexts(deps: Deps, seqs: number[]): Promise<Map<number, InstanceText>> {
+/**
+ * The instances of a page's rows, as they are written: the aggregate query brings each
+ * instance's columns along with its first row.
+ */
+function instanceTexts(rows: readonly AggregateRow[]): Map<number, InstanceText> {
   const out = new Map<number, InstanceText>();
-  for (let i = 0; i < seqs.length; i += 500) {
-    const rows = await deps.store.db
-      .selectFrom("usage_instances")
-      .select(["seq", "instance_hash", "resource_uri", "location", "tags", "additional_info"])
-      .where("seq", "in", seqs.slice(i, i + 500))
-      .execute();
-    for (const r of rows) {
-      // tags and additionalInfo are stored as compact JSON text and embedded as they are (every
-      // digit of their numbers kept); key order and nulls as the documentation's example (§2.7).
-      const data =
-        `{"Microsoft.Resources":{"resourceUri":${JSON.stringify(r.resource_uri)},` +
-        `"location":${r.location === null ? "null" : JSON.stringify(r.location)},` +
-        `"tags":${jsonOrNull(r.tags)},"additionalInfo":${jsonOrNull(r.additional_info)}}}`;
-      out.set(Number(r.seq), { json: JSON.stringify(data), tag: r.instance_hash.slice(0, 16) });
-    }
+  for (const { key, instance: r } of rows) {
+    if (r === undefined || out.has(key[3])) continue;
+    // tags and additionalInfo are stored as compact JSON text and embedded as they are (every
+    // digit of their numbers kept); key order and nulls as the documentation's example (§2.7).
+    const data =
+      `{"Microsoft.Resources":{"resourceUri":${JSON.stringify(r.resourceUri)},` +
+      `"location":${r.location === null ? "null" : JSON.stringify(r.location)},` +
+      `"tags":${jsonOrNull(r.tags)},"additionalInfo":${jsonOrNull(r.additionalInfo)}}}`;
+    out.set(key[3], { json: JSON.stringify(data), tag: r.hash.slice(0, 16) });
   }
   return out;
 }
@@ -187,6 +185,7 @@ async function pageRows(
     subscriptionSeqs,
     groupBy: "instance",
     range,
+    withInstances: true,
   });
   if (target.kind === "tenant" || q.subscriberId !== undefined) {
     const seqs = await scopeOf(deps, target, q);
@@ -240,7 +239,8 @@ export async function answerPage(
     if (!meter) throw new Error(`meter seq ${m} is not in the catalogue`);
     meters.set(m, meter.id);
   }
-  const instances = await instanceTexts(deps, [...new Set(rows.map((r) => r.key[3]))]);
+  // From every row read: the one that brought an instance's columns may be the one left out.
+  const instances = instanceTexts(fetched);
   const last = rows.at(-1);
   return {
     rows,

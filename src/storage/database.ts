@@ -75,6 +75,23 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
   });
 }
 
+const preparedNames = new Map<string, string>();
+
+/**
+ * A name for a PostgreSQL named (server-side prepared) statement of this text: its hash, so that
+ * one name always means one text (pg prepares a name once per connection and refuses a name
+ * reused for another text).
+ */
+export function preparedName(text: string): string {
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    name = `tally_${hash("sha256", text, "hex").slice(0, 24)}`;
+    if (preparedNames.size >= 1000) preparedNames.clear();
+    preparedNames.set(text, name);
+  }
+  return name;
+}
+
 export async function openStore(opts: StoreOptions): Promise<Store> {
   if (isPostgresUrl(opts.url)) {
     const schema = opts.schema;
