@@ -66,13 +66,13 @@ class ByteWriter {
   private buf: Buffer;
   private n = 0;
 
-  constructor(sizeHint: number, buffers?: PageBuffers) {
-    this.buf = buffers?.take(sizeHint) ?? Buffer.allocUnsafe(Math.max(1024, sizeHint));
+  constructor(sizeHint: number, buffers: PageBuffers | undefined) {
+    this.buf = buffers?.take(sizeHint) ?? PageBuffers.alloc(Math.max(1024, sizeHint));
   }
 
   private reserve(bytes: number): void {
     if (this.n + bytes <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.n + bytes));
+    const bigger = PageBuffers.alloc(Math.max(this.buf.length * 2, this.n + bytes));
     this.buf.copy(bigger, 0, 0, this.n);
     this.buf = bigger;
   }
@@ -135,7 +135,15 @@ const MAX_KEPT_BYTES = 8 * 1024 * 1024;
  * as writing the page; a few buffers kept serve one page at a time each.
  */
 export class PageBuffers {
+  /** The memory pages are written in: never a slice of Node's shared pool of small buffers. */
+  private static readonly pages = new WeakSet<ArrayBufferLike>();
   private readonly free: Buffer[] = [];
+
+  static alloc(size: number): Buffer {
+    const b = Buffer.allocUnsafeSlow(size);
+    PageBuffers.pages.add(b.buffer);
+    return b;
+  }
 
   take(size: number): Buffer | undefined {
     const i = this.free.findIndex((b) => b.length >= size);
@@ -145,9 +153,8 @@ export class PageBuffers {
   /** Hands back the memory of a page (`pageJson`'s answer), once nothing reads it any more. */
   give(page: Buffer): void {
     const whole = page.buffer;
-    // Only a page that owns its memory (large buffers never come from Node's shared pool).
-    if (page.byteOffset !== 0 || whole.byteLength > MAX_KEPT_BYTES || this.free.length >= MAX_KEPT_BUFFERS)
-      return;
+    if (!PageBuffers.pages.has(whole) || whole.byteLength > MAX_KEPT_BYTES) return;
+    if (this.free.length >= MAX_KEPT_BUFFERS || this.free.some((b) => b.buffer === whole)) return;
     this.free.push(Buffer.from(whole, 0, whole.byteLength));
   }
 }

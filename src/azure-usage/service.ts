@@ -1,5 +1,4 @@
 import { directTenantKeys, type ProviderKeys, type SubscriptionKeys } from "../auth/scoping.js";
-import type { SubscriptionScope } from "../domain/scope.js";
 import { toIso } from "../domain/time.js";
 import type { Services } from "../services.js";
 import { noteAnswered, readUsageClock } from "../usage/clock.js";
@@ -10,7 +9,7 @@ import {
   type RowKey,
   usageRange,
 } from "../usage/query.js";
-import { type SubscriptionFilter, subscriptionSeqs } from "../usage/scope.js";
+import { directTenantSeqs } from "../usage/scope.js";
 import { closedUntil } from "../usage/service.js";
 import { invalidProperty, UsageApiError } from "./errors.js";
 import type { AzureQuery } from "./request.js";
@@ -48,30 +47,13 @@ export interface AzurePage {
 }
 
 /**
- * The subscriptions a query reads, scoped: the tenant API's one subscription; the operator API's
- * direct tenants of the provider (deleted ones included, the provider's own provider subscription
- * excluded), or the one of them `subscriberId` names. The first two are known facts by now (see
- * `KnownScopes`); a provider with thousands of tenants is read from the repository a window of
- * keys at a time (`window`), from the continuation key on.
+ * The one subscription a query reads, when it names one: the tenant API's, or the direct tenant
+ * `subscriberId` names (deleted ones included, the provider's own provider subscription
+ * excluded), undefined when it is none. Both are known facts by now (see `KnownScopes`).
  */
-async function scopeOf(
-  deps: Deps,
-  target: UsageTarget,
-  q: AzureQuery,
-  window?: { fromSeq: number; limit: number },
-): Promise<number[]> {
-  if (target.kind === "tenant") return [target.subscription.seq];
-  if (q.subscriberId !== undefined) {
-    const keys = await directTenantKeys(deps.store, target.provider, q.subscriberId);
-    return keys === undefined ? [] : [keys.seq];
-  }
-  const scope: SubscriptionScope = { subscriptionIds: [], providerIds: [target.provider.id] };
-  const filter: SubscriptionFilter = {
-    directProviderId: target.provider.id,
-    excludeIds: [target.provider.subscription_id],
-    ...(window ?? {}),
-  };
-  return subscriptionSeqs(deps.store.db, scope, filter);
+async function singleScope(deps: Deps, target: UsageTarget, q: AzureQuery): Promise<number | undefined> {
+  if (target.kind === "tenant") return target.subscription.seq;
+  return (await directTenantKeys(deps.store, target.provider, q.subscriberId!))?.seq;
 }
 
 /**
@@ -166,9 +148,10 @@ function instanceTexts(rows: readonly AggregateRow[]): Map<number, InstanceText>
 }
 
 /**
- * The rows of one page. The operator API's provider may have thousands of direct tenants: their
- * keys are loaded a window at a time from the continuation key on (64, then growing), and each
- * window read with the shared aggregate query, until the page is full or the tenants run out.
+ * The rows of one page. The tenant API reads one subscription, and so does the operator API given
+ * a `subscriberId`. Otherwise the provider may have thousands of direct tenants: their keys are
+ * loaded a window at a time from the continuation key on (64, then growing), and each window read
+ * with the shared aggregate query, until the page is full or the tenants run out.
  */
 async function pageRows(
   deps: Deps,
@@ -188,22 +171,24 @@ async function pageRows(
     withInstances: true,
   });
   if (target.kind === "tenant" || q.subscriberId !== undefined) {
-    const seqs = await scopeOf(deps, target, q);
-    if (seqs.length === 0)
+    const seq = await singleScope(deps, target, q);
+    if (seq === undefined)
       throw new UsageApiError(
         400,
         "SubscriberIdIsNotDirectTenant",
         `The subscription '${q.subscriberId}' is not a direct tenant of the provider subscription '${q.pathSubscriptionId}'.`,
       );
-    if (q.after !== null && q.after[0] !== seqs[0])
+    if (q.after !== null && q.after[0] !== seq)
       throw invalidProperty("The continuationToken belongs to another query.");
-    return fetchAggregates(deps.store, query(seqs), q.after, limit);
+    return fetchAggregates(deps.store, query([seq]), q.after, limit);
   }
+  // The operator API's direct tenants, from the repository a window of keys at a time.
+  const provider = { id: target.provider.id, subscriptionId: target.provider.subscription_id };
   const out: AggregateRow[] = [];
   let after: RowKey | null = q.after;
   let fromSeq = after === null ? 0 : after[0];
   for (let size = 64; out.length < limit; size = Math.min(size * 4, 4096)) {
-    const seqs = await scopeOf(deps, target, q, { fromSeq, limit: size });
+    const seqs = await directTenantSeqs(deps.store, provider, { fromSeq, limit: size });
     if (seqs.length === 0) break;
     // fetchAggregates continues inside the key's subscription: only while that one is in scope.
     if (after !== null && seqs[0] !== after[0]) after = null;

@@ -2,9 +2,10 @@ import { hash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import { type Compilable, Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
 import { translatingDialect } from "./dialect.js";
+import { translateDbError } from "./errors.js";
 import type { DB } from "./schema.js";
 
 export type DialectName = "sqlite" | "postgres";
@@ -90,6 +91,22 @@ export function preparedName(text: string): string {
     preparedNames.set(text, name);
   }
   return name;
+}
+
+/**
+ * A read the usage APIs run on every page: on PostgreSQL as a named statement (parsed and planned
+ * once per connection, see `preparedName`), elsewhere through Kysely as usual. Not for use inside
+ * a transaction: it runs on the pool.
+ */
+export async function executePrepared<R>(store: Store, q: Compilable<R>): Promise<R[]> {
+  const c = q.compile();
+  if (!store.pool) return (await store.db.executeQuery(c)).rows;
+  try {
+    const r = await store.pool.query({ name: preparedName(c.sql), text: c.sql, values: [...c.parameters] });
+    return r.rows as R[];
+  } catch (e) {
+    throw translateDbError(e);
+  }
 }
 
 export async function openStore(opts: StoreOptions): Promise<Store> {
