@@ -32,6 +32,11 @@ export interface TokenIdentity {
 
 export interface TokenVerifier {
   verify(token: string): Promise<TokenIdentity>;
+  /**
+   * The key set verification currently uses, as an object that is replaced when the keys are
+   * reloaded: what a remembered verification was checked against (see `VerifiedTokens`).
+   */
+  currentKeys?(): unknown;
 }
 
 export interface TokenClaims {
@@ -145,6 +150,10 @@ export class EmbeddedTokens implements TokenVerifier {
     return true;
   }
 
+  currentKeys(): unknown {
+    return this.jwks;
+  }
+
   /** The public keys, as a JWKS document (`/.well-known/jwks.json`). */
   async publicKeys(): Promise<{ keys: ReturnType<typeof publicJwk>[] }> {
     if (!this.jwks) await this.load();
@@ -200,15 +209,15 @@ export const VERIFIED_TOKEN_TTL_MS = 30_000;
 const MAX_VERIFIED_TOKENS = 10_000;
 
 /**
- * Remembers the tokens a verifier accepted, by their exact text, for a few seconds and never past
- * their own expiry: a client paging through the usage APIs sends the same token with every
- * request, and an ES256 (or RS256) signature check costs more than the rest of the authentication.
- * A token is the same token only byte for byte, so nothing unverified is ever accepted; what the
- * cache delays is the effect of a signing key's removal, by at most `VERIFIED_TOKEN_TTL_MS`
- * (the key sets themselves are reloaded less often than that). Refusals are not remembered.
+ * Remembers the tokens a verifier accepted, by their exact text, for a few seconds, never past
+ * their own expiry and only while the verifier's key set is the one they were checked against (a
+ * rotation that drops a key ends its tokens at once, as before): a client paging through the
+ * usage APIs sends the same token with every request, and an ES256 (or RS256) signature check
+ * costs more than the rest of the authentication. A token is the same token only byte for byte,
+ * so nothing unverified is ever accepted. Refusals are not remembered.
  */
 export class VerifiedTokens implements TokenVerifier {
-  private readonly verified = new Map<string, { identity: TokenIdentity; until: number }>();
+  private readonly verified = new Map<string, { identity: TokenIdentity; until: number; keys: unknown }>();
 
   constructor(
     private readonly inner: TokenVerifier,
@@ -219,14 +228,15 @@ export class VerifiedTokens implements TokenVerifier {
     const now = this.now();
     const hit = this.verified.get(token);
     if (hit !== undefined) {
-      if (hit.until > now) return hit.identity;
+      if (hit.until > now && hit.keys === this.inner.currentKeys?.()) return hit.identity;
       this.verified.delete(token);
     }
     const identity = await this.inner.verify(token);
     const until = Math.min(identity.validUntil, now + VERIFIED_TOKEN_TTL_MS);
-    if (until > now) {
+    const keys = this.inner.currentKeys?.();
+    if (until > now && keys !== undefined) {
       if (this.verified.size >= MAX_VERIFIED_TOKENS) this.verified.clear();
-      this.verified.set(token, { identity, until });
+      this.verified.set(token, { identity, until, keys });
     }
     return identity;
   }
