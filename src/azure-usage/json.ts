@@ -93,26 +93,29 @@ class ByteWriter {
   }
 
   /**
-   * `quantityText(units, frac)` written digit by digit in the usual case (no carry from the
-   * fraction, both sums plain digits), with no string made for it: a thousand a page.
+   * `quantityText(units, frac)` written digit by digit in the usual case (both sums plain digits
+   * within the doubles' exact integers), making at most the text of a carried whole part.
    */
   quantity(units: string, frac: string): void {
     const f0 = frac.charCodeAt(0);
     const u0 = units.charCodeAt(0);
-    if (units.length > 15 || frac.length > 10 || f0 < 48 || f0 > 57 || u0 < 48 || u0 > 57) {
+    if (units.length > 15 || frac.length > 15 || f0 < 48 || f0 > 57 || u0 < 48 || u0 > 57) {
       this.ascii(quantityText(units, frac));
       return;
     }
+    // Digits beyond the fraction's ten carry into the whole part.
+    const start = frac.length > 10 ? frac.length - 10 : 0;
+    const whole = start > 0 ? String(Number(units) + Number(frac.slice(0, start))) : units;
     let end = frac.length;
-    while (end > 0 && frac.charCodeAt(end - 1) === 48) end--;
-    this.reserve(units.length + 11);
+    while (end > start && frac.charCodeAt(end - 1) === 48) end--;
+    this.reserve(whole.length + 11);
     const buf = this.buf;
     let n = this.n;
-    for (let i = 0; i < units.length; i++) buf[n++] = units.charCodeAt(i);
-    if (end > 0) {
+    for (let i = 0; i < whole.length; i++) buf[n++] = whole.charCodeAt(i);
+    if (end > start) {
       buf[n++] = 46; // .
-      for (let i = frac.length; i < 10; i++) buf[n++] = 48;
-      for (let i = 0; i < end; i++) buf[n++] = frac.charCodeAt(i);
+      for (let i = frac.length - start; i < 10; i++) buf[n++] = 48;
+      for (let i = start; i < end; i++) buf[n++] = frac.charCodeAt(i);
     }
     this.n = n;
   }
@@ -162,18 +165,14 @@ export class PageBuffers {
 const OPEN = Buffer.from('{"value":[');
 const COMMA = Buffer.from(",");
 
-/** The bytes of one item around its bucket and quantity, for one subscription, meter and instance. */
-interface ItemText {
-  /** `{"id":"/subscriptions/{s}/providers/{type}/{s}-{m}-` */
-  head: Buffer;
-  /** `_{tag}","name":"{s}-{m}-` */
-  name: Buffer;
+/** The bytes of an item around its bucket and quantity that depend on its instance (and subscription). */
+interface InstanceBytes {
   /** `_{tag}","type":"{type}","properties":{"subscriptionId":"{s}",` */
   mid: Buffer;
   /** `,"instanceData":"…","quantity":` */
   data: Buffer;
-  /** `,"meterId":"{m}"}}` */
-  tail: Buffer;
+  /** With each meter: `{"id":"/subscriptions/{s}/providers/{type}/{s}-{m}-` and `_{tag}","name":"{s}-{m}-`. */
+  byMeter: Map<number, { head: Buffer; name: Buffer }>;
 }
 
 /**
@@ -203,45 +202,55 @@ export function pageJson(
 ): Buffer {
   const type = `${o.namespace}/UsageAggregate`;
   const out = new ByteWriter(page.rows.length * 1024 + 512, o.buffers);
-  // Each (instance, meter) pair's text, made once per page.
-  const items = new Map<number, Map<number, ItemText>>();
+  // The text around each item's bucket and quantity, made once per page: per instance (which
+  // belongs to one subscription), per meter, and per instance and meter.
+  const instanceText = new Map<number, InstanceBytes>();
+  const meterTail = new Map<number, Buffer>();
   out.bytes(OPEN);
   for (let k = 0; k < page.rows.length; k++) {
     const r = page.rows[k]!;
     const [s, b, m, i] = r.key;
-    let byMeter = items.get(i);
-    if (byMeter === undefined) {
-      byMeter = new Map();
-      items.set(i, byMeter);
-    }
-    let it = byMeter.get(m);
-    if (it === undefined) {
+    let it = instanceText.get(i);
+    let pair = it?.byMeter.get(m);
+    let tail = meterTail.get(m);
+    if (it === undefined || pair === undefined || tail === undefined) {
       const sub = page.subscriptions.get(s);
       const meter = page.meters.get(m);
       const inst = page.instances.get(i);
       if (sub === undefined || meter === undefined || inst === undefined)
         throw new Error(`aggregate ${r.key.join("/")} refers to a missing row`);
-      it = {
-        head: Buffer.from(`{"id":"/subscriptions/${sub}/providers/${type}/${sub}-${meter}-`),
-        name: Buffer.from(`_${inst.tag}","name":"${sub}-${meter}-`),
-        mid: Buffer.from(`_${inst.tag}","type":"${type}","properties":{"subscriptionId":"${sub}",`),
-        data: Buffer.from(`,"instanceData":${inst.json},"quantity":`),
-        tail: Buffer.from(`,"meterId":"${meter}"}}`),
-      };
-      byMeter.set(m, it);
+      if (it === undefined) {
+        it = {
+          mid: Buffer.from(`_${inst.tag}","type":"${type}","properties":{"subscriptionId":"${sub}",`),
+          data: Buffer.from(`,"instanceData":${inst.json},"quantity":`),
+          byMeter: new Map(),
+        };
+        instanceText.set(i, it);
+      }
+      if (pair === undefined) {
+        pair = {
+          head: Buffer.from(`{"id":"/subscriptions/${sub}/providers/${type}/${sub}-${meter}-`),
+          name: Buffer.from(`_${inst.tag}","name":"${sub}-${meter}-`),
+        };
+        it.byMeter.set(m, pair);
+      }
+      if (tail === undefined) {
+        tail = Buffer.from(`,"meterId":"${meter}"}}`);
+        meterTail.set(m, tail);
+      }
     }
     const bucket = bucketText(o.granularity, b);
     // name = {subscriptionId}-{meterId}-{bucket}_{instance}; the id ends with it, `name` repeats it.
     if (k > 0) out.bytes(COMMA);
-    out.bytes(it.head);
+    out.bytes(pair.head);
     out.bytes(bucket.name);
-    out.bytes(it.name);
+    out.bytes(pair.name);
     out.bytes(bucket.name);
     out.bytes(it.mid);
     out.bytes(bucket.times);
     out.bytes(it.data);
     out.quantity(r.units, r.frac);
-    out.bytes(it.tail);
+    out.bytes(tail);
   }
   out.ascii("]");
   if (o.nextLink !== undefined) out.text(`,"nextLink":${JSON.stringify(o.nextLink)}`);
