@@ -9,7 +9,7 @@ import {
   type RowKey,
   usageRange,
 } from "../usage/query.js";
-import { directTenantSeqs } from "../usage/scope.js";
+import { directTenantSeqs, directTenantWindow } from "../usage/scope.js";
 import { closedUntil } from "../usage/service.js";
 import { invalidProperty, UsageApiError } from "./errors.js";
 import type { AzureQuery } from "./request.js";
@@ -187,7 +187,27 @@ async function pageRows(
   const out: AggregateRow[] = [];
   let after: RowKey | null = q.after;
   let fromSeq = after === null ? 0 : after[0];
-  for (let size = 64; out.length < limit; size = Math.min(size * 4, 4096)) {
+  let size = 64;
+  if (after !== null && deps.store.dialect === "postgres") {
+    // The continuation and its window of tenants in one statement (one round trip): the page
+    // is nearly always full from there; when it is not, the loop below goes on after the window.
+    const window = { fromSeq, limit: size };
+    out.push(
+      ...(await fetchAggregates(
+        deps.store,
+        { ...query([]), subscriptionWindow: directTenantWindow(deps.store.db, provider, window) },
+        after,
+        limit,
+      )),
+    );
+    if (out.length >= limit) return out;
+    const seqs = await directTenantSeqs(deps.store, provider, window);
+    if (seqs.length < size) return out;
+    fromSeq = seqs.at(-1)! + 1;
+    after = null;
+    size *= 4;
+  }
+  for (; out.length < limit; size = Math.min(size * 4, 4096)) {
     const seqs = await directTenantSeqs(deps.store, provider, { fromSeq, limit: size });
     if (seqs.length === 0) break;
     // fetchAggregates continues inside the key's subscription: only while that one is in scope.

@@ -1,5 +1,5 @@
 import type { Statement } from "better-sqlite3";
-import { type CompiledQuery, type RawBuilder, sql } from "kysely";
+import { type CompiledQuery, type Expression, type RawBuilder, sql } from "kysely";
 import { DAY, floorDay, HOUR } from "../domain/time.js";
 import { preparedName, type Store } from "../storage/database.js";
 import { translateDbError } from "../storage/errors.js";
@@ -30,6 +30,13 @@ export interface AggregateQuery {
    * saved), on SQLite in a second one (it costs less than the join).
    */
   withInstances?: boolean;
+  /**
+   * PostgreSQL, with a cursor: the subscriptions in scope from the cursor's on, as a subquery
+   * answering their keys (a scoped window, `directTenantWindow`), read in the same statement
+   * instead of `subscriptionSeqs`, so that the page costs one round trip: the cursor continues
+   * inside its subscription if the window holds it, then the window's other subscriptions follow.
+   */
+  subscriptionWindow?: Expression<{ seq: number }>;
 }
 
 /** Sort key of an aggregate row: subscription, usage bucket, meter, instance (-1 when grouped away). */
@@ -194,9 +201,12 @@ export async function fetchAggregates(
   const meterFilter = q.meterSeq === undefined ? sql`` : sql`and meter_seq = ${q.meterSeq}`;
 
   /** The rows of `subs` (after `cursor`, inside its subscription), at most `n`, as a statement to run. */
-  const part = (subs: readonly number[], cursor: RowKey | null, n: RawBuilder<unknown>) => {
-    const subFilter =
-      store.dialect === "postgres"
+  /** Subscription keys, or a condition on `subscription_seq`. */
+  type Subscriptions = readonly number[] | RawBuilder<unknown>;
+  const part = (subs: Subscriptions, cursor: RowKey | null, n: RawBuilder<unknown>) => {
+    const subFilter = !Array.isArray(subs)
+      ? (subs as RawBuilder<unknown>)
+      : store.dialect === "postgres"
         ? sql`subscription_seq = any(${subs as number[]}::bigint[])`
         : sql`subscription_seq in (${sql.join(subs as number[])})`;
     // Within the cursor's subscription, continue strictly after the cursor's key.
@@ -224,25 +234,25 @@ export async function fetchAggregates(
    * carries the instance's columns.
    */
   const run = async (
-    subs: readonly number[],
+    subs: Subscriptions,
     cursor: RowKey | null,
     n: number,
-    next: readonly number[] = [],
+    next: Subscriptions = [],
   ): Promise<AggregateRow[]> => {
-    if (store.dialect === "sqlite" && next.length > 0) {
+    const noNext = Array.isArray(next) && next.length === 0;
+    if (store.dialect === "sqlite" && !noNext) {
       // No round trips to save on SQLite, where the two statements cost less than the one.
       const head = await run(subs, cursor, n);
       return head.length < n ? [...head, ...(await run(next, null, n - head.length))] : head;
     }
     const first = part(subs, cursor, sql`${n}`);
-    const rowsOf =
-      next.length === 0
-        ? { head: sql``, body: first }
-        : {
-            head: sql`with c as materialized (${first})`,
-            body: sql`select * from c union all
+    const rowsOf = noNext
+      ? { head: sql``, body: first }
+      : {
+          head: sql`with c as materialized (${first})`,
+          body: sql`select * from c union all
               select * from (${part(next, null, sql`(${n} - (select count(*) from c))`)}) as p`,
-          };
+        };
     // Each instance's columns on its first row, looked up by key (a nested loop on the
     // primary key; a join lets the planner walk the whole instance table instead).
     const query =
@@ -267,7 +277,18 @@ export async function fetchAggregates(
   let subs = q.subscriptionSeqs;
   let chunk = 64;
   let i = 0;
-  if (after !== null) {
+  if (after !== null && q.subscriptionWindow !== undefined && store.dialect === "postgres") {
+    const inWindow = sql`subscription_seq = any(array(${q.subscriptionWindow}))`;
+    out.push(
+      ...(await run(
+        sql`subscription_seq = ${after[0]} and ${inWindow}`,
+        after,
+        limit,
+        sql`subscription_seq > ${after[0]} and ${inWindow}`,
+      )),
+    );
+    subs = [];
+  } else if (after !== null) {
     subs = subs.filter((s) => s > after[0]);
     const next = subs.slice(0, chunk);
     out.push(...(await run([after[0]], after, limit, next)));

@@ -56,24 +56,30 @@ export async function subscriptionSeqs(
 /**
  * A window of a provider's direct tenants' keys, sorted: the subscriptions it offers (deleted ones
  * included) but its own provider subscription, from `fromSeq` on, at most `limit`. What
- * `subscriptionSeqs` answers for that scope and filter, as the one statement the Azure operator
- * usage API runs on every page.
+ * `subscriptionSeqs` answers for that scope and filter, as the query the Azure operator usage API
+ * runs on every page (alone, or inside its aggregate statement: `nextSubscriptions`).
  */
+export function directTenantWindow(
+  db: Kysely<DB>,
+  provider: { id: string; subscriptionId: string },
+  window: { fromSeq: number; limit: number },
+) {
+  return db
+    .selectFrom("subscriptions")
+    .select("seq")
+    .where("provider_id", "=", provider.id)
+    .where("id", "<>", provider.subscriptionId)
+    .where("seq", ">=", window.fromSeq)
+    .orderBy("seq")
+    .limit(window.limit);
+}
+
+/** The keys of `directTenantWindow`, as a statement of its own. */
 export async function directTenantSeqs(
   store: Store,
   provider: { id: string; subscriptionId: string },
   window: { fromSeq: number; limit: number },
 ): Promise<number[]> {
-  const rows = await executePrepared(
-    store,
-    store.db
-      .selectFrom("subscriptions")
-      .select("seq")
-      .where("provider_id", "=", provider.id)
-      .where("id", "<>", provider.subscriptionId)
-      .where("seq", ">=", window.fromSeq)
-      .orderBy("seq")
-      .limit(window.limit),
-  );
+  const rows = await executePrepared(store, directTenantWindow(store.db, provider, window));
   return rows.map((r) => Number(r.seq));
 }
