@@ -200,9 +200,9 @@ export async function fetchAggregates(
       : sql``;
   const meterFilter = q.meterSeq === undefined ? sql`` : sql`and meter_seq = ${q.meterSeq}`;
 
-  /** The rows of `subs` (after `cursor`, inside its subscription), at most `n`, as a statement to run. */
   /** Subscription keys, or a condition on `subscription_seq`. */
   type Subscriptions = readonly number[] | RawBuilder<unknown>;
+  /** The rows of `subs` (after `cursor`, inside its subscription), at most `n`, as a statement to run. */
   const part = (subs: Subscriptions, cursor: RowKey | null, n: RawBuilder<unknown>) => {
     const subFilter = !Array.isArray(subs)
       ? (subs as RawBuilder<unknown>)
