@@ -1,7 +1,7 @@
 import pino, { type Logger } from "pino";
 import { Access } from "./auth/access.js";
 import { OidcTokens } from "./auth/oidc.js";
-import { EmbeddedTokens, type TokenVerifier } from "./auth/tokens.js";
+import { EmbeddedTokens, type TokenVerifier, VerifiedTokens } from "./auth/tokens.js";
 import { Gate } from "./azure-usage/gate.js";
 import { bootstrap, readSystemIds, type SystemIds } from "./bootstrap.js";
 import { SecretBox } from "./bridge/secrets.js";
@@ -109,10 +109,12 @@ export async function openServices(config: Config, opts: OpenOptions): Promise<S
       maxTokenAgeSec: Math.floor(config.tokenMaxTtlMs / 1000),
       now: () => clock.now(),
     }).load();
-    const verifier =
+    const verifier = new VerifiedTokens(
       config.oidc === undefined || opts.localOperator
         ? tokens
-        : new OidcTokens({ ...config.oidc, clockSkewSec, now: () => clock.now() });
+        : new OidcTokens({ ...config.oidc, clockSkewSec, now: () => clock.now() }),
+      () => clock.now(),
+    );
     const access = new Access({ store, clock });
     const metrics = new Metrics();
     const catalog = new UsageCatalog(store.db, clock);

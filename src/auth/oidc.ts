@@ -61,6 +61,7 @@ export class OidcTokens implements TokenVerifier {
   private keySet: JWTVerifyGetKey | undefined;
   private discovery: Promise<JWTVerifyGetKey> | undefined;
   private failedAt = Number.NEGATIVE_INFINITY;
+  private remote: { jwks(): unknown } | undefined;
 
   constructor(private readonly opts: OidcOptions) {}
 
@@ -84,6 +85,7 @@ export class OidcTokens implements TokenVerifier {
       cooldownDuration: this.opts.cooldownMs,
       timeoutDuration: FETCH_TIMEOUT_MS,
     });
+    this.remote = remote;
     return async (header, token) => {
       try {
         return await remote(header, token);
@@ -112,6 +114,11 @@ export class OidcTokens implements TokenVerifier {
       );
     }
     return this.discovery;
+  }
+
+  /** The provider's key set as last fetched (jose replaces it on every fetch). */
+  currentKeys(): unknown {
+    return this.remote?.jwks();
   }
 
   async verify(token: string): Promise<TokenIdentity> {

@@ -11,12 +11,7 @@ import {
   type ScopeRef,
   type SubscriptionScope,
 } from "../domain/scope.js";
-import {
-  findProvider,
-  findProviderSubscription,
-  type ProviderRow,
-  providerTreeRows,
-} from "../providers/repository.js";
+import { findProvider, type ProviderRow, providerTreeRows } from "../providers/repository.js";
 import type { Store } from "../storage/database.js";
 import type { DB } from "../storage/schema.js";
 import { findSubscription, type SubscriptionRow } from "../subscriptions/repository.js";
@@ -110,6 +105,11 @@ export class ProviderTree {
   providerOwning(subscriptionId: string): string | undefined {
     const id = this.bySubscription.get(subscriptionId);
     return id !== undefined && !this.isRoot(id) ? id : undefined;
+  }
+
+  /** The provider (root included) whose own provider subscription this is. */
+  providerOf(subscriptionId: string): string | undefined {
+    return this.bySubscription.get(subscriptionId);
   }
 
   subscriptionOf(providerId: string): string | undefined {
@@ -290,6 +290,83 @@ export async function requireOnProvider(
   return row;
 }
 
+/** What never changes about a subscription once it exists: its keys and the provider that offers it. */
+export type SubscriptionKeys = Pick<SubscriptionRow, "id" | "seq" | "provider_id">;
+
+/** What never changes about a provider once it exists: its id and its provider subscription. */
+export type ProviderKeys = Pick<ProviderRow, "id" | "subscription_id">;
+
+/**
+ * Facts the usage APIs authorize with on every page, kept per store: the provider tree and the
+ * keys of the subscriptions seen. Neither changes once it exists (ids, parents, provider
+ * subscriptions and offering providers are never updated; deletion is a state), so what was read
+ * once stays true, and the tree is read again only when asked about a provider or subscription it
+ * does not hold yet, or after a subscription is first seen (a new provider subscription is
+ * created with its provider). What does change, the principal's role assignments, stays with
+ * `Access` and its short cache.
+ */
+interface KnownScopes {
+  tree: ProviderTree | undefined;
+  subscriptions: Map<string, SubscriptionKeys>;
+}
+const knownScopes = new WeakMap<Store, KnownScopes>();
+const MAX_KNOWN_SUBSCRIPTIONS = 100_000;
+
+function knownScopesOf(store: Store): KnownScopes {
+  let k = knownScopes.get(store);
+  if (!k) {
+    k = { tree: undefined, subscriptions: new Map() };
+    knownScopes.set(store, k);
+  }
+  return k;
+}
+
+async function freshTree(store: Store): Promise<ProviderTree> {
+  const tree = await ProviderTree.load(store.db);
+  knownScopesOf(store).tree = tree;
+  return tree;
+}
+
+/** A subscription's keys, with a provider tree that already holds its provider (and any provider it is the subscription of). */
+async function knownSubscription(
+  store: Store,
+  id: string,
+): Promise<{ keys: SubscriptionKeys; tree: ProviderTree } | undefined> {
+  const k = knownScopesOf(store);
+  const hit = k.subscriptions.get(id);
+  if (hit !== undefined && k.tree !== undefined) return { keys: hit, tree: k.tree };
+  const row = await findSubscription(store.db, id);
+  if (!row) return undefined;
+  const keys: SubscriptionKeys = { id: row.id, seq: Number(row.seq), provider_id: row.provider_id };
+  // Read after the subscription: the tree then holds whatever provider was created with it.
+  const tree = await freshTree(store);
+  if (k.subscriptions.size >= MAX_KNOWN_SUBSCRIPTIONS) k.subscriptions.clear();
+  k.subscriptions.set(id, keys);
+  return { keys, tree };
+}
+
+/**
+ * `requireOnSubscription` for the usage APIs, which need only the subscription's keys: the same
+ * decision (NotFound, Forbidden), taken on the kept facts and the cached role assignments, so a
+ * page of usage costs no authorization query.
+ */
+export async function requireUsageOnSubscription(
+  svc: AccessDeps,
+  principal: Principal,
+  action: string,
+  subscriptionId: string,
+): Promise<SubscriptionKeys> {
+  const id = canonicalGuid(subscriptionId);
+  const found = id === undefined ? undefined : await knownSubscription(svc.store, id);
+  if (!found) throw notFound("subscription", subscriptionId);
+  await guard(svc, principal, action, {
+    readAction: "subscriptions/read",
+    chain: found.tree.subscriptionChain(found.keys),
+    missing: () => notFound("subscription", subscriptionId),
+  });
+  return found.keys;
+}
+
 /**
  * Resolves a provider subscription (the one the Azure operator usage API is called on) for an
  * action on its provider's data: answers the provider and the subscription. The caller must hold
@@ -299,32 +376,55 @@ export async function requireOnProvider(
  * administrators). Throws NotFound when `subscriptionId` is no provider subscription or the caller
  * can see neither, and Forbidden when it can see one but lacks `action`. The direct tenants are then
  * `listDirectTenantRows(db, provider)` (in SQL: `provider_id = provider.id and id <>
- * provider.subscription_id`).
+ * provider.subscription_id`). Decided on the kept facts (see `KnownScopes`): no query once the
+ * provider subscription has been seen.
  */
 export async function requireOnProviderSubscription(
   svc: AccessDeps,
   principal: Principal,
   action: string,
   subscriptionId: string,
-): Promise<{ provider: ProviderRow; subscription: SubscriptionRow }> {
+): Promise<{ provider: ProviderKeys; subscription: SubscriptionKeys }> {
   const id = canonicalGuid(subscriptionId);
-  const found = id === undefined ? undefined : await findProviderSubscription(svc.store.db, id);
   const missing = () => notFound("provider subscription", subscriptionId);
+  if (id === undefined) throw missing();
+  const known = knownScopesOf(svc.store);
+  let tree = known.tree;
+  if (tree?.providerOf(id) === undefined) tree = await freshTree(svc.store);
+  const providerId = tree.providerOf(id);
+  if (providerId === undefined) throw missing();
+  const found = await knownSubscription(svc.store, id);
   if (!found) throw missing();
-  const tree = await ProviderTree.load(svc.store.db);
-  const atProvider = tree.chain(found.provider.id);
-  const onSubscription = tree.subscriptionChain(found.subscription);
+  tree = found.tree;
+  const provider: ProviderKeys = { id: providerId, subscription_id: id };
+  const atProvider = tree.chain(providerId);
+  const onSubscription = tree.subscriptionChain(found.keys);
   if (
     (await svc.access.can(principal, action, atProvider)) ||
     (await svc.access.can(principal, action, onSubscription))
   )
-    return found;
+    return { provider, subscription: found.keys };
   if (
     (await svc.access.can(principal, "providers/read", atProvider)) ||
     (await svc.access.can(principal, "subscriptions/read", onSubscription))
   )
     throw forbidden(principal, action);
   throw missing();
+}
+
+/**
+ * Whether `subscriptionId` is a direct tenant of `provider` (offered by it, deleted ones
+ * included, its own provider subscription excluded), from the kept facts: its keys when it is.
+ */
+export async function directTenantKeys(
+  store: Store,
+  provider: ProviderKeys,
+  subscriptionId: string,
+): Promise<SubscriptionKeys | undefined> {
+  const found = await knownSubscription(store, subscriptionId);
+  return found && found.keys.provider_id === provider.id && found.keys.id !== provider.subscription_id
+    ? found.keys
+    : undefined;
 }
 
 /**

@@ -26,10 +26,17 @@ export interface TokenIdentity {
   name: string | undefined;
   /** `service` for app-only tokens (`idtyp: app`, as Microsoft Entra ID issues them). */
   kind: "user" | "service";
+  /** When the token stops being accepted (epoch ms): its `exp`, or earlier when its age is bounded. */
+  validUntil: number;
 }
 
 export interface TokenVerifier {
   verify(token: string): Promise<TokenIdentity>;
+  /**
+   * The key set verification currently uses, as an object that is replaced when the keys are
+   * reloaded: what a remembered verification was checked against (see `VerifiedTokens`).
+   */
+  currentKeys?(): unknown;
 }
 
 export interface TokenClaims {
@@ -49,7 +56,7 @@ export class Unauthenticated extends DomainError {
   }
 }
 
-export function identityOf(payload: JWTPayload): TokenIdentity {
+export function identityOf(payload: JWTPayload, maxTokenAgeSec?: number): TokenIdentity {
   const sub = typeof payload.oid === "string" && payload.oid !== "" ? payload.oid : payload.sub;
   if (typeof sub !== "string" || sub === "")
     throw new Unauthenticated("the token names no subject (oid or sub).");
@@ -59,6 +66,12 @@ export function identityOf(payload: JWTPayload): TokenIdentity {
     directoryId: tid === undefined ? undefined : (canonicalGuid(tid) ?? tid),
     name: typeof payload.name === "string" ? payload.name : undefined,
     kind: payload.idtyp === "app" ? "service" : "user",
+    validUntil: Math.min(
+      typeof payload.exp === "number" ? payload.exp * 1000 : Number.POSITIVE_INFINITY,
+      typeof payload.iat === "number" && maxTokenAgeSec !== undefined
+        ? (payload.iat + maxTokenAgeSec) * 1000
+        : Number.POSITIVE_INFINITY,
+    ),
   };
 }
 
@@ -137,6 +150,10 @@ export class EmbeddedTokens implements TokenVerifier {
     return true;
   }
 
+  currentKeys(): unknown {
+    return this.jwks;
+  }
+
   /** The public keys, as a JWKS document (`/.well-known/jwks.json`). */
   async publicKeys(): Promise<{ keys: ReturnType<typeof publicJwk>[] }> {
     if (!this.jwks) await this.load();
@@ -174,15 +191,53 @@ export class EmbeddedTokens implements TokenVerifier {
       requiredClaims: ["exp", "sub"],
     };
     try {
-      return identityOf((await jwtVerify(token, this.jwks!, options)).payload);
+      return identityOf((await jwtVerify(token, this.jwks!, options)).payload, this.opts.maxTokenAgeSec);
     } catch (e) {
       if (!(e instanceof joseErrors.JWKSNoMatchingKey)) throw describeJoseError(e);
     }
     if (!(await this.reloadIfChanged())) throw new Unauthenticated("the token was signed by an unknown key.");
     try {
-      return identityOf((await jwtVerify(token, this.jwks!, options)).payload);
+      return identityOf((await jwtVerify(token, this.jwks!, options)).payload, this.opts.maxTokenAgeSec);
     } catch (e) {
       throw describeJoseError(e);
     }
+  }
+}
+
+/** How long a verified token is taken on trust before its signature is checked again. */
+export const VERIFIED_TOKEN_TTL_MS = 30_000;
+const MAX_VERIFIED_TOKENS = 10_000;
+
+/**
+ * Remembers the tokens a verifier accepted, by their exact text, for a few seconds, never past
+ * their own expiry and only while the verifier's key set is the one they were checked against (a
+ * rotation that drops a key ends its tokens at once, as before): a client paging through the
+ * usage APIs sends the same token with every request, and an ES256 (or RS256) signature check
+ * costs more than the rest of the authentication. A token is the same token only byte for byte,
+ * so nothing unverified is ever accepted. Refusals are not remembered.
+ */
+export class VerifiedTokens implements TokenVerifier {
+  private readonly verified = new Map<string, { identity: TokenIdentity; until: number; keys: unknown }>();
+
+  constructor(
+    private readonly inner: TokenVerifier,
+    private readonly now: () => number,
+  ) {}
+
+  async verify(token: string): Promise<TokenIdentity> {
+    const now = this.now();
+    const hit = this.verified.get(token);
+    if (hit !== undefined) {
+      if (hit.until > now && hit.keys === this.inner.currentKeys?.()) return hit.identity;
+      this.verified.delete(token);
+    }
+    const identity = await this.inner.verify(token);
+    const until = Math.min(identity.validUntil, now + VERIFIED_TOKEN_TTL_MS);
+    const keys = this.inner.currentKeys?.();
+    if (until > now && keys !== undefined) {
+      if (this.verified.size >= MAX_VERIFIED_TOKENS) this.verified.clear();
+      this.verified.set(token, { identity, until, keys });
+    }
+    return identity;
   }
 }

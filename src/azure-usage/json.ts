@@ -7,10 +7,10 @@ import type { AzurePage } from "./service.js";
 export type UsageNamespace = "Microsoft.Commerce" | "Microsoft.Commerce.Admin";
 
 interface BucketText {
-  /** `"usageStartTime":"…","usageEndTime":"…"` */
-  times: string;
-  /** `Hourly_20261123_1300` */
-  name: string;
+  /** `"usageStartTime":"…","usageEndTime":"…"`, as bytes */
+  times: Buffer;
+  /** `Hourly_20261123_1300`, as bytes */
+  name: Buffer;
 }
 
 // A page repeats few buckets (a month has 744 hours, 31 days); their text is made once per process.
@@ -22,8 +22,12 @@ function bucketText(g: AzureGranularity, t: number): BucketText {
   if (b === undefined) {
     const s = new Date(t).toISOString();
     b = {
-      times: `"usageStartTime":"${formatAzureInstant(t)}","usageEndTime":"${formatAzureInstant(t + (g === "hourly" ? HOUR : DAY))}"`,
-      name: `${granularityName(g)}_${s.slice(0, 4)}${s.slice(5, 7)}${s.slice(8, 10)}_${s.slice(11, 13)}${s.slice(14, 16)}`,
+      times: Buffer.from(
+        `"usageStartTime":"${formatAzureInstant(t)}","usageEndTime":"${formatAzureInstant(t + (g === "hourly" ? HOUR : DAY))}"`,
+      ),
+      name: Buffer.from(
+        `${granularityName(g)}_${s.slice(0, 4)}${s.slice(5, 7)}${s.slice(8, 10)}_${s.slice(11, 13)}${s.slice(14, 16)}`,
+      ),
     };
     if (cache.size >= 50_000) cache.clear();
     cache.set(t, b);
@@ -52,40 +56,123 @@ export function quantityText(units: string, frac: string): string {
   return `${whole}.${"0".repeat(digits - text.length)}${text}`;
 }
 
-type Utf8Writer = (this: Buffer, s: string, offset: number) => number;
-// Buffer's own UTF-8 encoder without `write`'s argument handling: a tenth of a microsecond per call,
-// a thousand calls a page. (Present on every Node Buffer; `write` is the fallback.)
-const utf8Write: Utf8Writer =
-  (Buffer.prototype as unknown as { utf8Write?: Utf8Writer }).utf8Write ??
-  function (this: Buffer, s: string, offset: number) {
-    return this.write(s, offset);
-  };
-
 /**
- * Appends text to a growing buffer as UTF-8. A page is ~0.9 MB: one item's text written straight
- * into the bytes costs a fifth of what building one string for the page, joining it and encoding
- * the result does.
+ * Appends bytes to a growing buffer. A page is ~0.9 MB, and nearly all of it is text repeated
+ * from item to item (a subscription's, meter's and instance's parts, a bucket's dates): written
+ * once per page as bytes and copied, rather than joined into strings that are flattened and
+ * encoded item by item.
  */
 class ByteWriter {
   private buf: Buffer;
   private n = 0;
 
-  constructor(sizeHint: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(1024, sizeHint));
+  constructor(sizeHint: number, buffers: PageBuffers | undefined) {
+    this.buf = buffers?.take(sizeHint) ?? PageBuffers.alloc(Math.max(1024, sizeHint));
   }
 
-  put(s: string): void {
-    if (this.n + s.length * 3 > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.n + s.length * 3));
-      this.buf.copy(bigger, 0, 0, this.n);
-      this.buf = bigger;
+  private reserve(bytes: number): void {
+    if (this.n + bytes <= this.buf.length) return;
+    const bigger = PageBuffers.alloc(Math.max(this.buf.length * 2, this.n + bytes));
+    this.buf.copy(bigger, 0, 0, this.n);
+    this.buf = bigger;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.reserve(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+
+  /** Short ASCII text (numbers, punctuation), written without the encoder's call overhead. */
+  ascii(s: string): void {
+    this.reserve(s.length);
+    const buf = this.buf;
+    let n = this.n;
+    for (let i = 0; i < s.length; i++) buf[n++] = s.charCodeAt(i);
+    this.n = n;
+  }
+
+  /**
+   * `quantityText(units, frac)` written digit by digit in the usual case (both sums plain digits
+   * within the doubles' exact integers), making at most the text of a carried whole part.
+   */
+  quantity(units: string, frac: string): void {
+    const f0 = frac.charCodeAt(0);
+    const u0 = units.charCodeAt(0);
+    if (units.length > 15 || frac.length > 15 || f0 < 48 || f0 > 57 || u0 < 48 || u0 > 57) {
+      this.ascii(quantityText(units, frac));
+      return;
     }
-    this.n += utf8Write.call(this.buf, s, this.n);
+    // Digits beyond the fraction's ten carry into the whole part.
+    const start = frac.length > 10 ? frac.length - 10 : 0;
+    const whole = start > 0 ? String(Number(units) + Number(frac.slice(0, start))) : units;
+    let end = frac.length;
+    while (end > start && frac.charCodeAt(end - 1) === 48) end--;
+    this.reserve(whole.length + 11);
+    const buf = this.buf;
+    let n = this.n;
+    for (let i = 0; i < whole.length; i++) buf[n++] = whole.charCodeAt(i);
+    if (end > start) {
+      buf[n++] = 46; // .
+      for (let i = frac.length - start; i < 10; i++) buf[n++] = 48;
+      for (let i = start; i < end; i++) buf[n++] = frac.charCodeAt(i);
+    }
+    this.n = n;
   }
 
-  bytes(): Buffer {
+  text(s: string): void {
+    this.bytes(Buffer.from(s));
+  }
+
+  result(): Buffer {
     return this.buf.subarray(0, this.n);
   }
+}
+
+const MAX_KEPT_BUFFERS = 4;
+const MAX_KEPT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Page-sized buffers, used again once the page written in them has been sent. A fresh megabyte
+ * per page costs the kernel's zeroing of its memory and the collector's work afterwards, as much
+ * as writing the page; a few buffers kept serve one page at a time each.
+ */
+export class PageBuffers {
+  /** The memory pages are written in: never a slice of Node's shared pool of small buffers. */
+  private static readonly pages = new WeakSet<ArrayBufferLike>();
+  private readonly free: Buffer[] = [];
+
+  static alloc(size: number): Buffer {
+    const b = Buffer.allocUnsafeSlow(size);
+    PageBuffers.pages.add(b.buffer);
+    return b;
+  }
+
+  take(size: number): Buffer | undefined {
+    const i = this.free.findIndex((b) => b.length >= size);
+    return i < 0 ? undefined : this.free.splice(i, 1)[0];
+  }
+
+  /** Hands back the memory of a page (`pageJson`'s answer), once nothing reads it any more. */
+  give(page: Buffer): void {
+    const whole = page.buffer;
+    if (!PageBuffers.pages.has(whole) || whole.byteLength > MAX_KEPT_BYTES) return;
+    if (this.free.length >= MAX_KEPT_BUFFERS || this.free.some((b) => b.buffer === whole)) return;
+    this.free.push(Buffer.from(whole, 0, whole.byteLength));
+  }
+}
+
+const OPEN = Buffer.from('{"value":[');
+const COMMA = Buffer.from(",");
+
+/** The bytes of an item around its bucket and quantity that depend on its instance (and subscription). */
+interface InstanceBytes {
+  /** `_{tag}","type":"{type}","properties":{"subscriptionId":"{s}",` */
+  mid: Buffer;
+  /** `,"instanceData":"…","quantity":` */
+  data: Buffer;
+  /** With each meter: `{"id":"/subscriptions/{s}/providers/{type}/{s}-{m}-` and `_{tag}","name":"{s}-{m}-`. */
+  byMeter: Map<number, { head: Buffer; name: Buffer }>;
 }
 
 /**
@@ -105,48 +192,68 @@ class ByteWriter {
  */
 export function pageJson(
   page: Pick<AzurePage, "rows" | "subscriptions" | "meters" | "instances">,
-  o: { namespace: UsageNamespace; granularity: AzureGranularity; nextLink: string | undefined },
+  o: {
+    namespace: UsageNamespace;
+    granularity: AzureGranularity;
+    nextLink: string | undefined;
+    /** Where to take the page's memory from; the caller gives it back once the page is sent. */
+    buffers?: PageBuffers;
+  },
 ): Buffer {
   const type = `${o.namespace}/UsageAggregate`;
-  const out = new ByteWriter(page.rows.length * 1024 + 512);
-  // The text around each item's variable parts, made once per subscription, meter and instance.
-  const subText = new Map<number, { head: string; name: string; mid: string }>();
-  const meterText = new Map<number, { name: string; tail: string }>();
-  const instText = new Map<number, { tag: string; data: string }>();
-  out.put('{"value":[');
+  const out = new ByteWriter(page.rows.length * 1024 + 512, o.buffers);
+  // The text around each item's bucket and quantity, made once per page: per instance (which
+  // belongs to one subscription), per meter, and per instance and meter.
+  const instanceText = new Map<number, InstanceBytes>();
+  const meterTail = new Map<number, Buffer>();
+  out.bytes(OPEN);
   for (let k = 0; k < page.rows.length; k++) {
     const r = page.rows[k]!;
     const [s, b, m, i] = r.key;
-    let st = subText.get(s);
-    let mt = meterText.get(m);
-    let it = instText.get(i);
-    if (st === undefined || mt === undefined || it === undefined) {
+    let it = instanceText.get(i);
+    let pair = it?.byMeter.get(m);
+    let tail = meterTail.get(m);
+    if (it === undefined || pair === undefined || tail === undefined) {
       const sub = page.subscriptions.get(s);
       const meter = page.meters.get(m);
       const inst = page.instances.get(i);
       if (sub === undefined || meter === undefined || inst === undefined)
         throw new Error(`aggregate ${r.key.join("/")} refers to a missing row`);
-      st ??= {
-        head: `{"id":"/subscriptions/${sub}/providers/${type}/${sub}-`,
-        name: `","name":"${sub}-`,
-        mid: `","type":"${type}","properties":{"subscriptionId":"${sub}",`,
-      };
-      mt ??= { name: `${meter}-`, tail: `,"meterId":"${meter}"}}` };
-      it ??= { tag: `_${inst.tag}`, data: `,"instanceData":${inst.json},"quantity":` };
-      subText.set(s, st);
-      meterText.set(m, mt);
-      instText.set(i, it);
+      if (it === undefined) {
+        it = {
+          mid: Buffer.from(`_${inst.tag}","type":"${type}","properties":{"subscriptionId":"${sub}",`),
+          data: Buffer.from(`,"instanceData":${inst.json},"quantity":`),
+          byMeter: new Map(),
+        };
+        instanceText.set(i, it);
+      }
+      if (pair === undefined) {
+        pair = {
+          head: Buffer.from(`{"id":"/subscriptions/${sub}/providers/${type}/${sub}-${meter}-`),
+          name: Buffer.from(`_${inst.tag}","name":"${sub}-${meter}-`),
+        };
+        it.byMeter.set(m, pair);
+      }
+      if (tail === undefined) {
+        tail = Buffer.from(`,"meterId":"${meter}"}}`);
+        meterTail.set(m, tail);
+      }
     }
     const bucket = bucketText(o.granularity, b);
     // name = {subscriptionId}-{meterId}-{bucket}_{instance}; the id ends with it, `name` repeats it.
-    const tail = `${mt.name}${bucket.name}${it.tag}`;
-    out.put(
-      `${k > 0 ? "," : ""}${st.head}${tail}${st.name}${tail}${st.mid}${bucket.times}${it.data}` +
-        `${quantityText(r.units, r.frac)}${mt.tail}`,
-    );
+    if (k > 0) out.bytes(COMMA);
+    out.bytes(pair.head);
+    out.bytes(bucket.name);
+    out.bytes(pair.name);
+    out.bytes(bucket.name);
+    out.bytes(it.mid);
+    out.bytes(bucket.times);
+    out.bytes(it.data);
+    out.quantity(r.units, r.frac);
+    out.bytes(tail);
   }
-  out.put("]");
-  if (o.nextLink !== undefined) out.put(`,"nextLink":${JSON.stringify(o.nextLink)}`);
-  out.put("}");
-  return out.bytes();
+  out.ascii("]");
+  if (o.nextLink !== undefined) out.text(`,"nextLink":${JSON.stringify(o.nextLink)}`);
+  out.ascii("}");
+  return out.result();
 }

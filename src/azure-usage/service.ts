@@ -1,8 +1,6 @@
-import type { SubscriptionScope } from "../domain/scope.js";
+import { directTenantKeys, type ProviderKeys, type SubscriptionKeys } from "../auth/scoping.js";
 import { toIso } from "../domain/time.js";
-import type { ProviderRow } from "../providers/repository.js";
 import type { Services } from "../services.js";
-import type { SubscriptionRow } from "../subscriptions/repository.js";
 import { noteAnswered, readUsageClock } from "../usage/clock.js";
 import {
   type AggregateQuery,
@@ -11,7 +9,7 @@ import {
   type RowKey,
   usageRange,
 } from "../usage/query.js";
-import { type SubscriptionFilter, subscriptionSeqs } from "../usage/scope.js";
+import { directTenantSeqs, directTenantWindow } from "../usage/scope.js";
 import { closedUntil } from "../usage/service.js";
 import { invalidProperty, UsageApiError } from "./errors.js";
 import type { AzureQuery } from "./request.js";
@@ -22,9 +20,9 @@ type Deps = Pick<Services, "store" | "clock" | "catalog" | "logger" | "metrics" 
 /** Whose usage a query reads, as authorized by the route. */
 export type UsageTarget =
   /** Tenant API: the subscription in the path, and only it. */
-  | { kind: "tenant"; subscription: SubscriptionRow }
+  | { kind: "tenant"; subscription: SubscriptionKeys }
   /** Operator API: the direct tenants of the provider whose provider subscription is in the path. */
-  | { kind: "operator"; provider: ProviderRow };
+  | { kind: "operator"; provider: ProviderKeys };
 
 /** An instance's part of the answer, built once per instance and page. */
 export interface InstanceText {
@@ -49,32 +47,13 @@ export interface AzurePage {
 }
 
 /**
- * The subscriptions a query reads, scoped in the repository: the tenant API's one subscription;
- * the operator API's direct tenants of the provider (deleted ones included, the provider's own
- * provider subscription excluded), or the one of them `subscriberId` names. A provider with
- * thousands of tenants is read a window of keys at a time (`window`), from the continuation key on.
+ * The one subscription a query reads, when it names one: the tenant API's, or the direct tenant
+ * `subscriberId` names (deleted ones included, the provider's own provider subscription
+ * excluded), undefined when it is none. Both are known facts by now (see `KnownScopes`).
  */
-async function scopeOf(
-  deps: Deps,
-  target: UsageTarget,
-  q: AzureQuery,
-  window?: { fromSeq: number; limit: number },
-): Promise<number[]> {
-  let scope: SubscriptionScope;
-  let filter: SubscriptionFilter;
-  if (target.kind === "tenant") {
-    scope = { subscriptionIds: [target.subscription.id], providerIds: [] };
-    filter = { subscriptionId: target.subscription.id };
-  } else {
-    scope = { subscriptionIds: [], providerIds: [target.provider.id] };
-    filter = {
-      directProviderId: target.provider.id,
-      excludeIds: [target.provider.subscription_id],
-      ...(q.subscriberId !== undefined ? { subscriptionId: q.subscriberId } : {}),
-      ...(window ?? {}),
-    };
-  }
-  return subscriptionSeqs(deps.store.db, scope, filter);
+async function singleScope(deps: Deps, target: UsageTarget, q: AzureQuery): Promise<number | undefined> {
+  if (target.kind === "tenant") return target.subscription.seq;
+  return (await directTenantKeys(deps.store, target.provider, q.subscriberId!))?.seq;
 }
 
 /**
@@ -149,31 +128,30 @@ async function rangeOf(deps: Deps, q: AzureQuery) {
 
 const jsonOrNull = (s: string | null) => (s === null || s === "" ? "null" : s);
 
-async function instanceTexts(deps: Deps, seqs: number[]): Promise<Map<number, InstanceText>> {
+/**
+ * The instances of a page's rows, as they are written: the aggregate query brings each
+ * instance's columns along with its first row.
+ */
+function instanceTexts(rows: readonly AggregateRow[]): Map<number, InstanceText> {
   const out = new Map<number, InstanceText>();
-  for (let i = 0; i < seqs.length; i += 500) {
-    const rows = await deps.store.db
-      .selectFrom("usage_instances")
-      .select(["seq", "instance_hash", "resource_uri", "location", "tags", "additional_info"])
-      .where("seq", "in", seqs.slice(i, i + 500))
-      .execute();
-    for (const r of rows) {
-      // tags and additionalInfo are stored as compact JSON text and embedded as they are (every
-      // digit of their numbers kept); key order and nulls as the documentation's example (§2.7).
-      const data =
-        `{"Microsoft.Resources":{"resourceUri":${JSON.stringify(r.resource_uri)},` +
-        `"location":${r.location === null ? "null" : JSON.stringify(r.location)},` +
-        `"tags":${jsonOrNull(r.tags)},"additionalInfo":${jsonOrNull(r.additional_info)}}}`;
-      out.set(Number(r.seq), { json: JSON.stringify(data), tag: r.instance_hash.slice(0, 16) });
-    }
+  for (const { key, instance: r } of rows) {
+    if (r === undefined || out.has(key[3])) continue;
+    // tags and additionalInfo are stored as compact JSON text and embedded as they are (every
+    // digit of their numbers kept); key order and nulls as the documentation's example (§2.7).
+    const data =
+      `{"Microsoft.Resources":{"resourceUri":${JSON.stringify(r.resourceUri)},` +
+      `"location":${r.location === null ? "null" : JSON.stringify(r.location)},` +
+      `"tags":${jsonOrNull(r.tags)},"additionalInfo":${jsonOrNull(r.additionalInfo)}}}`;
+    out.set(key[3], { json: JSON.stringify(data), tag: r.hash.slice(0, 16) });
   }
   return out;
 }
 
 /**
- * The rows of one page. The operator API's provider may have thousands of direct tenants: their
- * keys are loaded a window at a time from the continuation key on (64, then growing), and each
- * window read with the shared aggregate query, until the page is full or the tenants run out.
+ * The rows of one page. The tenant API reads one subscription, and so does the operator API given
+ * a `subscriberId`. Otherwise the provider may have thousands of direct tenants: their keys are
+ * loaded a window at a time from the continuation key on (64, then growing), and each window read
+ * with the shared aggregate query, until the page is full or the tenants run out.
  */
 async function pageRows(
   deps: Deps,
@@ -190,24 +168,47 @@ async function pageRows(
     subscriptionSeqs,
     groupBy: "instance",
     range,
+    withInstances: true,
   });
   if (target.kind === "tenant" || q.subscriberId !== undefined) {
-    const seqs = await scopeOf(deps, target, q);
-    if (seqs.length === 0)
+    const seq = await singleScope(deps, target, q);
+    if (seq === undefined)
       throw new UsageApiError(
         400,
         "SubscriberIdIsNotDirectTenant",
         `The subscription '${q.subscriberId}' is not a direct tenant of the provider subscription '${q.pathSubscriptionId}'.`,
       );
-    if (q.after !== null && q.after[0] !== seqs[0])
+    if (q.after !== null && q.after[0] !== seq)
       throw invalidProperty("The continuationToken belongs to another query.");
-    return fetchAggregates(deps.store, query(seqs), q.after, limit);
+    return fetchAggregates(deps.store, query([seq]), q.after, limit);
   }
+  // The operator API's direct tenants, from the repository a window of keys at a time.
+  const provider = { id: target.provider.id, subscriptionId: target.provider.subscription_id };
   const out: AggregateRow[] = [];
   let after: RowKey | null = q.after;
   let fromSeq = after === null ? 0 : after[0];
-  for (let size = 64; out.length < limit; size = Math.min(size * 4, 4096)) {
-    const seqs = await scopeOf(deps, target, q, { fromSeq, limit: size });
+  let size = 64;
+  if (after !== null && deps.store.dialect === "postgres") {
+    // The continuation and its window of tenants in one statement (one round trip): the page
+    // is nearly always full from there; when it is not, the loop below goes on after the window.
+    const window = { fromSeq, limit: size };
+    out.push(
+      ...(await fetchAggregates(
+        deps.store,
+        { ...query([]), subscriptionWindow: directTenantWindow(deps.store.db, provider, window) },
+        after,
+        limit,
+      )),
+    );
+    if (out.length >= limit) return out;
+    const seqs = await directTenantSeqs(deps.store, provider, window);
+    if (seqs.length < size) return out;
+    fromSeq = seqs.at(-1)! + 1;
+    after = null;
+    size *= 4;
+  }
+  for (; out.length < limit; size = Math.min(size * 4, 4096)) {
+    const seqs = await directTenantSeqs(deps.store, provider, { fromSeq, limit: size });
     if (seqs.length === 0) break;
     // fetchAggregates continues inside the key's subscription: only while that one is in scope.
     if (after !== null && seqs[0] !== after[0]) after = null;
@@ -243,7 +244,8 @@ export async function answerPage(
     if (!meter) throw new Error(`meter seq ${m} is not in the catalogue`);
     meters.set(m, meter.id);
   }
-  const instances = await instanceTexts(deps, [...new Set(rows.map((r) => r.key[3]))]);
+  // From every row read: the one that brought an instance's columns may be the one left out.
+  const instances = instanceTexts(fetched);
   const last = rows.at(-1);
   return {
     rows,

@@ -2,9 +2,10 @@ import { hash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import { type Compilable, Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
 import { translatingDialect } from "./dialect.js";
+import { translateDbError } from "./errors.js";
 import type { DB } from "./schema.js";
 
 export type DialectName = "sqlite" | "postgres";
@@ -73,6 +74,39 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
       };
     },
   });
+}
+
+const preparedNames = new Map<string, string>();
+
+/**
+ * A name for a PostgreSQL named (server-side prepared) statement of this text: its hash, so that
+ * one name always means one text (pg prepares a name once per connection and refuses a name
+ * reused for another text).
+ */
+export function preparedName(text: string): string {
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    name = `tally_${hash("sha256", text, "hex").slice(0, 24)}`;
+    if (preparedNames.size >= 1000) preparedNames.clear();
+    preparedNames.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * A read the usage APIs run on every page: on PostgreSQL as a named statement (parsed and planned
+ * once per connection, see `preparedName`), elsewhere through Kysely as usual. Not for use inside
+ * a transaction: it runs on the pool.
+ */
+export async function executePrepared<R>(store: Store, q: Compilable<R>): Promise<R[]> {
+  const c = q.compile();
+  if (!store.pool) return (await store.db.executeQuery(c)).rows;
+  try {
+    const r = await store.pool.query({ name: preparedName(c.sql), text: c.sql, values: [...c.parameters] });
+    return r.rows as R[];
+  } catch (e) {
+    throw translateDbError(e);
+  }
 }
 
 export async function openStore(opts: StoreOptions): Promise<Store> {

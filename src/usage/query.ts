@@ -1,7 +1,7 @@
 import type { Statement } from "better-sqlite3";
-import { type CompiledQuery, sql } from "kysely";
+import { type CompiledQuery, type Expression, type RawBuilder, sql } from "kysely";
 import { DAY, floorDay, HOUR } from "../domain/time.js";
-import type { Store } from "../storage/database.js";
+import { preparedName, type Store } from "../storage/database.js";
 import { translateDbError } from "../storage/errors.js";
 
 export type TimeBasis = "reported" | "usage";
@@ -24,6 +24,19 @@ export interface AggregateQuery {
    * reported window's range never changes, so a caller paging through one may look it up once.
    */
   range?: { lo: number; hi: number } | undefined;
+  /**
+   * Read the rows' instances too (`groupBy: "instance"` only): the first row of every instance in
+   * the answer carries its `instance` fields. On PostgreSQL in the same statement (a round trip
+   * saved), on SQLite in a second one (it costs less than the join).
+   */
+  withInstances?: boolean;
+  /**
+   * PostgreSQL, with a cursor: the subscriptions in scope from the cursor's on, as a subquery
+   * answering their keys (a scoped window, `directTenantWindow`), read in the same statement
+   * instead of `subscriptionSeqs`, so that the page costs one round trip: the cursor continues
+   * inside its subscription if the window holds it, then the window's other subscriptions follow.
+   */
+  subscriptionWindow?: Expression<{ seq: number }>;
 }
 
 /** Sort key of an aggregate row: subscription, usage bucket, meter, instance (-1 when grouped away). */
@@ -34,6 +47,48 @@ export interface AggregateRow {
   /** Sum of the whole-unit column and of the fraction column, as exact integer text. */
   units: string;
   frac: string;
+  /** The row's instance (`withInstances`), on the first row of each instance in the answer. */
+  instance?: InstanceRow;
+}
+
+/** A resource instance as stored (usage_instances): its content hash and its `instanceData` parts. */
+export interface InstanceRow {
+  hash: string;
+  resourceUri: string;
+  location: string | null;
+  tags: string | null;
+  additionalInfo: string | null;
+}
+
+type RawRow = [
+  s: number,
+  b: number,
+  m: number,
+  i: number,
+  u: string,
+  f: string,
+  hash?: string | null,
+  uri?: string,
+  location?: string | null,
+  tags?: string | null,
+  info?: string | null,
+];
+
+function toAggregateRow(r: RawRow): AggregateRow {
+  const row: AggregateRow = {
+    key: [Number(r[0]), Number(r[1]), Number(r[2]), Number(r[3])],
+    units: r[4],
+    frac: r[5],
+  };
+  if (r[6] !== undefined && r[6] !== null)
+    row.instance = {
+      hash: r[6],
+      resourceUri: r[7]!,
+      location: r[8] ?? null,
+      tags: r[9] ?? null,
+      additionalInfo: r[10] ?? null,
+    };
+  return row;
 }
 
 const compareKeys = (a: RowKey, b: RowKey) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3];
@@ -68,7 +123,7 @@ const rawStatements = new WeakMap<object, Map<string, Statement>>();
  * Kysely hands out, so it waits its turn behind a transaction like any Kysely query. Statements
  * are kept per SQL text (their raw mode is set once).
  */
-async function sqliteRows(store: Store, c: CompiledQuery): Promise<AggregateRow[]> {
+async function sqliteRows(store: Store, c: CompiledQuery): Promise<RawRow[]> {
   const handle = store.sqlite!;
   let cache = rawStatements.get(handle);
   if (!cache) {
@@ -82,33 +137,33 @@ async function sqliteRows(store: Store, c: CompiledQuery): Promise<AggregateRow[
     cache.set(c.sql, stmt);
   }
   const s = stmt;
-  const rows = await store.db.connection().execute(async () => {
+  return store.db.connection().execute(async () => {
     try {
-      return s.all(...(c.parameters as unknown[])) as [number, number, number, number, string, string][];
+      return s.all(...(c.parameters as unknown[])) as RawRow[];
     } catch (e) {
       throw translateDbError(e);
     }
   });
-  return rows.map((r) => ({ key: [r[0], r[1], r[2], r[3]], units: r[4], frac: r[5] }));
 }
 
-/** The aggregate query on PostgreSQL, read as arrays (rowMode) rather than row objects, for the same reason. */
-async function pgRows(store: Store, c: CompiledQuery): Promise<AggregateRow[]> {
-  let r: { rows: [number, number, number, number, string, string][] };
+/**
+ * The aggregate query on PostgreSQL, read as arrays (rowMode) rather than row objects, for the
+ * same reason, and as a named (server-side prepared) statement: each connection parses and plans
+ * each of the few shapes of this query once, not on every page. The name is the text's hash, so
+ * one name always means one text.
+ */
+async function pgRows(store: Store, c: CompiledQuery): Promise<RawRow[]> {
   try {
-    r = await store.pool!.query<[number, number, number, number, string, string]>({
+    const r = await store.pool!.query<RawRow>({
+      name: preparedName(c.sql),
       text: c.sql,
       values: c.parameters as unknown[],
       rowMode: "array",
     });
+    return r.rows;
   } catch (e) {
     throw translateDbError(e);
   }
-  return r.rows.map((x) => ({
-    key: [Number(x[0]), Number(x[1]), Number(x[2]), Number(x[3])],
-    units: x[4],
-    frac: x[5],
-  }));
 }
 
 /**
@@ -145,9 +200,13 @@ export async function fetchAggregates(
       : sql``;
   const meterFilter = q.meterSeq === undefined ? sql`` : sql`and meter_seq = ${q.meterSeq}`;
 
-  const run = async (subs: readonly number[], cursor: RowKey | null, n: number): Promise<AggregateRow[]> => {
-    const subFilter =
-      store.dialect === "postgres"
+  /** Subscription keys, or a condition on `subscription_seq`. */
+  type Subscriptions = readonly number[] | RawBuilder<unknown>;
+  /** The rows of `subs` (after `cursor`, inside its subscription), at most `n`, as a statement to run. */
+  const part = (subs: Subscriptions, cursor: RowKey | null, n: RawBuilder<unknown>) => {
+    const subFilter = !Array.isArray(subs)
+      ? (subs as RawBuilder<unknown>)
+      : store.dialect === "postgres"
         ? sql`subscription_seq = any(${subs as number[]}::bigint[])`
         : sql`subscription_seq in (${sql.join(subs as number[])})`;
     // Within the cursor's subscription, continue strictly after the cursor's key.
@@ -159,36 +218,112 @@ export async function fetchAggregates(
           : q.groupBy === "meter"
             ? sql`and (${sql.ref(bucket)}, meter_seq) > (${cursor[1]}, ${cursor[2]})`
             : sql`and ${sql.ref(bucket)} > ${cursor[1]}`;
-    const query = sql<{ s: number; b: number; m: number; i: number; u: string; f: string }>`
-      select ${keyCols}, cast(sum(q_units) as text) as u, cast(sum(q_frac) as text) as f
+    return sql`select ${keyCols}, cast(sum(q_units) as text) as u, cast(sum(q_frac) as text) as f
       from ${sql.table(table)}
       where ${subFilter} and ${sql.ref(bucket)} >= ${range.lo} and ${sql.ref(bucket)} < ${range.hi}
         ${reportedFilter} ${meterFilter} ${cursorFilter}
       group by ${grouping}
       order by ${grouping}
       limit ${n}`;
-    if (store.sqlite) return sqliteRows(store, query.compile(store.db));
-    if (store.pool) return pgRows(store, query.compile(store.db));
-    const rows = await query.execute(store.db);
-    return rows.rows.map((r) => ({
-      key: [Number(r.s), Number(r.b), Number(r.m), Number(r.i)],
-      units: r.u,
-      frac: r.f,
-    }));
+  };
+
+  /**
+   * At most `n` rows: the rest of the cursor's subscription, then (`next`) the first rows of the
+   * subscriptions after it, in one statement (one round trip on PostgreSQL, where each costs as
+   * much as the planning of a small query). With `withInstances`, the first row of each instance
+   * carries the instance's columns.
+   */
+  const run = async (
+    subs: Subscriptions,
+    cursor: RowKey | null,
+    n: number,
+    next: Subscriptions = [],
+  ): Promise<AggregateRow[]> => {
+    const noNext = Array.isArray(next) && next.length === 0;
+    if (store.dialect === "sqlite" && !noNext) {
+      // No round trips to save on SQLite, where the two statements cost less than the one.
+      const head = await run(subs, cursor, n);
+      return head.length < n ? [...head, ...(await run(next, null, n - head.length))] : head;
+    }
+    const first = part(subs, cursor, sql`${n}`);
+    const rowsOf = noNext
+      ? { head: sql``, body: first }
+      : {
+          head: sql`with c as materialized (${first})`,
+          body: sql`select * from c union all
+              select * from (${part(next, null, sql`(${n} - (select count(*) from c))`)}) as p`,
+        };
+    // Each instance's columns on its first row, looked up by key (a nested loop on the
+    // primary key; a join lets the planner walk the whole instance table instead).
+    const query =
+      q.withInstances && q.groupBy === "instance" && store.dialect === "postgres"
+        ? sql`${rowsOf.head} select a.s, a.b, a.m, a.i, a.u, a.f,
+              ui.instance_hash, ui.resource_uri, ui.location, ui.tags, ui.additional_info
+            from (select x.*, row_number() over (partition by x.i) as n from (${rowsOf.body}) as x) as a
+            left join lateral (select * from usage_instances where seq = a.i and a.n = 1 offset 0) as ui on true`
+        : sql`${rowsOf.head} ${rowsOf.body}`;
+    const compiled = query.compile(store.db);
+    const rows = store.sqlite
+      ? await sqliteRows(store, compiled)
+      : store.pool
+        ? await pgRows(store, compiled)
+        : ((await store.db.executeQuery(compiled)).rows as Record<string, unknown>[]).map(
+            (r) => Object.values(r) as RawRow,
+          );
+    return rows.map(toAggregateRow);
   };
 
   const out: AggregateRow[] = [];
   let subs = q.subscriptionSeqs;
-  if (after !== null) {
-    out.push(...(await run([after[0]], after, limit)));
-    subs = subs.filter((s) => s > after[0]);
-  }
   let chunk = 64;
-  for (let i = 0; i < subs.length && out.length < limit; ) {
-    const part = subs.slice(i, i + chunk);
-    out.push(...(await run(part, null, limit - out.length)));
-    i += part.length;
+  let i = 0;
+  if (after !== null && q.subscriptionWindow !== undefined && store.dialect === "postgres") {
+    const inWindow = sql`subscription_seq = any(array(${q.subscriptionWindow}))`;
+    out.push(
+      ...(await run(
+        sql`subscription_seq = ${after[0]} and ${inWindow}`,
+        after,
+        limit,
+        sql`subscription_seq > ${after[0]} and ${inWindow}`,
+      )),
+    );
+    subs = [];
+  } else if (after !== null) {
+    subs = subs.filter((s) => s > after[0]);
+    const next = subs.slice(0, chunk);
+    out.push(...(await run([after[0]], after, limit, next)));
+    i = next.length;
     chunk = Math.min(chunk * 4, 4096);
   }
+  while (i < subs.length && out.length < limit) {
+    const next = subs.slice(i, i + chunk);
+    out.push(...(await run(next, null, limit - out.length)));
+    i += next.length;
+    chunk = Math.min(chunk * 4, 4096);
+  }
+  if (q.withInstances && q.groupBy === "instance" && store.dialect !== "postgres")
+    await attachInstances(store, out);
   return out.sort((a, b) => compareKeys(a.key, b.key)).slice(0, limit);
+}
+
+/** `withInstances` where a second statement costs no round trip: each instance on its first row. */
+async function attachInstances(store: Store, rows: AggregateRow[]): Promise<void> {
+  const first = new Map<number, AggregateRow>();
+  for (const r of rows) if (!first.has(r.key[3])) first.set(r.key[3], r);
+  const seqs = [...first.keys()];
+  for (let i = 0; i < seqs.length; i += 500) {
+    const found = await store.db
+      .selectFrom("usage_instances")
+      .select(["seq", "instance_hash", "resource_uri", "location", "tags", "additional_info"])
+      .where("seq", "in", seqs.slice(i, i + 500))
+      .execute();
+    for (const r of found)
+      first.get(Number(r.seq))!.instance = {
+        hash: r.instance_hash,
+        resourceUri: r.resource_uri,
+        location: r.location,
+        tags: r.tags,
+        additionalInfo: r.additional_info,
+      };
+  }
 }

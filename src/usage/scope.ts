@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { SubscriptionScope } from "../domain/scope.js";
 import { allProviderRows, descendants } from "../providers/repository.js";
+import { executePrepared, type Store } from "../storage/database.js";
 import type { DB } from "../storage/schema.js";
 
 export interface SubscriptionFilter {
@@ -50,4 +51,35 @@ export async function subscriptionSeqs(
   if (f.fromSeq !== undefined) q = q.where("seq", ">=", f.fromSeq);
   if (f.limit !== undefined) q = q.limit(f.limit);
   return (await q.execute()).map((r) => Number(r.seq));
+}
+
+/**
+ * A window of a provider's direct tenants' keys, sorted: the subscriptions it offers (deleted ones
+ * included) but its own provider subscription, from `fromSeq` on, at most `limit`. What
+ * `subscriptionSeqs` answers for that scope and filter, as the query the Azure operator usage API
+ * runs on every page (alone, or inside its aggregate statement: `nextSubscriptions`).
+ */
+export function directTenantWindow(
+  db: Kysely<DB>,
+  provider: { id: string; subscriptionId: string },
+  window: { fromSeq: number; limit: number },
+) {
+  return db
+    .selectFrom("subscriptions")
+    .select("seq")
+    .where("provider_id", "=", provider.id)
+    .where("id", "<>", provider.subscriptionId)
+    .where("seq", ">=", window.fromSeq)
+    .orderBy("seq")
+    .limit(window.limit);
+}
+
+/** The keys of `directTenantWindow`, as a statement of its own. */
+export async function directTenantSeqs(
+  store: Store,
+  provider: { id: string; subscriptionId: string },
+  window: { fromSeq: number; limit: number },
+): Promise<number[]> {
+  const rows = await executePrepared(store, directTenantWindow(store.db, provider, window));
+  return rows.map((r) => Number(r.seq));
 }

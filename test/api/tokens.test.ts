@@ -1,7 +1,14 @@
 import { SignJWT, UnsecuredJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rotateKeys } from "../../src/auth/signing-keys.js";
-import { EmbeddedTokens, KEY_RELOAD_INTERVAL_MS } from "../../src/auth/tokens.js";
+import {
+  EmbeddedTokens,
+  KEY_RELOAD_INTERVAL_MS,
+  type TokenIdentity,
+  Unauthenticated,
+  VERIFIED_TOKEN_TTL_MS,
+  VerifiedTokens,
+} from "../../src/auth/tokens.js";
 import type { ManualClock } from "../../src/clock.js";
 import { DIALECTS, openTestApp, type TestApp } from "../helpers.js";
 
@@ -118,5 +125,46 @@ describe.each(DIALECTS)("embedded tokens and signing keys on %s", (dialect) => {
       .where("id", "=", "automation-1")
       .executeTakeFirst();
     expect(row?.kind).toBe("service");
+  });
+});
+
+describe("verified tokens remembered", () => {
+  it("skips the signature check of a token seen before, until its expiry, the TTL or a key set change", async () => {
+    let now = 1_000_000;
+    let keys = {};
+    const checked: string[] = [];
+    const identity = (validUntil: number): TokenIdentity => ({
+      subject: "s",
+      directoryId: undefined,
+      name: undefined,
+      kind: "user",
+      validUntil,
+    });
+    const inner = {
+      verify: async (token: string) => {
+        checked.push(token);
+        if (token === "bad") throw new Unauthenticated("no");
+        return identity(token === "short" ? now + 5_000 : now + 3_600_000);
+      },
+      currentKeys: () => keys,
+    };
+    const v = new VerifiedTokens(inner, () => now);
+    await v.verify("a");
+    await v.verify("a");
+    await v.verify("short");
+    expect(checked).toEqual(["a", "short"]);
+    now += 5_000; // "short" has expired; "a" is still remembered
+    await v.verify("short").catch(() => undefined);
+    await v.verify("a");
+    expect(checked).toEqual(["a", "short", "short"]);
+    now += VERIFIED_TOKEN_TTL_MS;
+    await v.verify("a");
+    expect(checked).toEqual(["a", "short", "short", "a"]);
+    keys = {}; // the verifier reloaded its keys: nothing remembered stands
+    await v.verify("a");
+    expect(checked).toEqual(["a", "short", "short", "a", "a"]);
+    await expect(v.verify("bad")).rejects.toThrow(Unauthenticated);
+    await expect(v.verify("bad")).rejects.toThrow(Unauthenticated);
+    expect(checked.filter((c) => c === "bad")).toHaveLength(2);
   });
 });

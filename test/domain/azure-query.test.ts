@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Gate, Overloaded } from "../../src/azure-usage/gate.js";
-import { quantityText } from "../../src/azure-usage/json.js";
+import { PageBuffers, pageJson, quantityText } from "../../src/azure-usage/json.js";
 import { decodeToken, encodeToken, type TokenState } from "../../src/azure-usage/token.js";
 import {
   formatAzureInstant,
@@ -232,6 +232,51 @@ describe("quantity text", () => {
       const units = String(next() % 10 ** (1 + (i % 15)));
       const frac = String((next() * 7919 + next()) % 10 ** (1 + (i % 14)));
       expect(quantityText(units, frac), `${units} ${frac}`).toBe(formatQuantity(joinQuantity(units, frac)));
+    }
+  });
+});
+
+describe("page text", () => {
+  it("writes each item's quantity as quantityText does, into reused page buffers", () => {
+    let a = 11;
+    const next = () => {
+      a = (a * 1103515245 + 12345) % 2147483648;
+      return a;
+    };
+    const cases: [string, string][] = [
+      ["0", "0"],
+      ["0", "1"],
+      ["12", "5000000000"],
+      ["1", "25000000000"],
+      ["999999999999999", "9999999999"],
+      ["123456789012345678", "100"],
+      ["5", "123456789012345"],
+      ["999999999999999", "99999999999"],
+      ["1", "1234567890123456"],
+    ];
+    for (let i = 0; i < 2000; i++)
+      cases.push([
+        String(next() % 10 ** (1 + (i % 16))),
+        String((next() * 7919 + next()) % 10 ** (1 + (i % 12))),
+      ]);
+    const buffers = new PageBuffers();
+    const sub = "10000001-0000-4000-8000-000000000001";
+    const meter = "6dab500f-a4fd-49c4-956d-229bb9c8c793";
+    for (let round = 0; round < 2; round++) {
+      const body = pageJson(
+        {
+          rows: cases.map(([units, frac], k) => ({ key: [1, k * 3_600_000, 1, 1], units, frac })),
+          subscriptions: new Map([[1, sub]]),
+          meters: new Map([[1, meter]]),
+          instances: new Map([[1, { json: JSON.stringify('{"a":"ü"}'), tag: "0123456789abcdef" }]]),
+        },
+        { namespace: "Microsoft.Commerce", granularity: "hourly", nextLink: undefined, buffers },
+      );
+      const text = body.toString();
+      const quantities = [...text.matchAll(/"quantity":([^,]+),/g)].map((m) => m[1]);
+      expect(quantities).toEqual(cases.map(([u, f]) => quantityText(u, f)));
+      expect(JSON.parse(text).value[0].properties.instanceData).toBe('{"a":"ü"}');
+      buffers.give(body);
     }
   });
 });

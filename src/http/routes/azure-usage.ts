@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { requireOnProviderSubscription, requireOnSubscription } from "../../auth/scoping.js";
+import { requireOnProviderSubscription, requireUsageOnSubscription } from "../../auth/scoping.js";
 import { invalidProperty, UsageApiError } from "../../azure-usage/errors.js";
 import { Overloaded } from "../../azure-usage/gate.js";
-import { pageJson, type UsageNamespace } from "../../azure-usage/json.js";
+import { PageBuffers, pageJson, type UsageNamespace } from "../../azure-usage/json.js";
 import { API_VERSION, type AzureQuery, checkApiVersion, resolveQuery } from "../../azure-usage/request.js";
 import { usageTokenSecret } from "../../azure-usage/secret.js";
 import { answerPage, type UsageTarget } from "../../azure-usage/service.js";
@@ -80,6 +80,7 @@ const aggregate = z.object({
 });
 
 const secrets = new WeakMap<Store, Promise<Buffer>>();
+const pageBuffers = new PageBuffers();
 
 /** The token-signing secret, read once per store (it never changes). */
 function tokenSecret(svc: Services): Promise<Buffer> {
@@ -106,7 +107,7 @@ async function targetOf(
   const p = principalOf(req);
   try {
     if (api === "tenant")
-      return { kind: "tenant", subscription: await requireOnSubscription(svc, p, "usage/read", pathId) };
+      return { kind: "tenant", subscription: await requireUsageOnSubscription(svc, p, "usage/read", pathId) };
     return {
       kind: "operator",
       provider: (await requireOnProviderSubscription(svc, p, "usage/read", pathId)).provider,
@@ -169,10 +170,18 @@ async function answer(svc: Services, req: FastifyRequest, reply: FastifyReply, r
       const q = resolveQuery(raw, { api: route.api, pathSubscriptionId: canonicalId, secret });
       const page = await answerPage(svc, target, q, PAGE_SIZE);
       const nextLink = page.next ? nextLinkOf(req, svc, route, pathId, q, page.next, secret) : undefined;
+      const body = pageJson(page, {
+        namespace: route.namespace,
+        granularity: q.granularity,
+        nextLink,
+        buffers: pageBuffers,
+      });
+      // The page's memory serves again once the socket has taken all of it (not after an abort).
+      reply.raw.once("finish", () => pageBuffers.give(body));
       return reply
         .header("x-ms-request-id", String(req.id))
         .type("application/json; charset=utf-8")
-        .send(pageJson(page, { namespace: route.namespace, granularity: q.granularity, nextLink }));
+        .send(body);
     });
   } catch (e) {
     if (e instanceof Overloaded) {
