@@ -309,8 +309,8 @@ export interface ComputeOptions {
   book?: PriceBook;
   /** Where corrections may start (`correctionStart`), when the caller looked it up already. */
   from?: number;
-  /** The earlier invoices (`earlierInvoices` from `from`), when the caller looked them up already. */
-  before?: Awaited<ReturnType<typeof earlierInvoices>>;
+  /** The earlier invoices (`earlierInvoices` from `from`), when the caller reads them (or has read them) already. */
+  before?: Awaited<ReturnType<typeof earlierInvoices>> | ReturnType<typeof earlierInvoices>;
 }
 
 /**
