@@ -38,7 +38,12 @@ export function lastClosablePeriod(now: number, graceMs: number, watermark: numb
 export async function closeAllPeriods(
   deps: Deps,
   actor: Actor,
-  opts: { upTo?: string; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    upTo?: string;
+    onProgress?: (done: number, total: number) => void;
+    /** Subscriptions per batch (tests use small batches to run the pipeline over several). */
+    batchSubscriptions?: number;
+  } = {},
 ): Promise<RunFigures> {
   const now = deps.clock.now();
   const watermark = await closedUntil(deps, now);
@@ -61,13 +66,14 @@ export async function closeAllPeriods(
   }
   const total = todo.reduce((s, t) => s + t.work.length, 0);
   const book = await PriceBook.load(deps.store); // one price book for the whole run
+  const batchSize = opts.batchSubscriptions ?? BATCH_SUBSCRIPTIONS;
   // Batches of accounts of up to BATCH_SUBSCRIPTIONS subscriptions, oldest period first.
   const batches: { period: string; work: AccountWork[]; last: boolean }[] = [];
   for (const { period, work } of todo) {
     for (let i = 0; i < work.length; ) {
       let subs = 0;
       let j = i;
-      while (j < work.length && (j === i || subs + work[j]!.subscriptions.length <= BATCH_SUBSCRIPTIONS))
+      while (j < work.length && (j === i || subs + work[j]!.subscriptions.length <= batchSize))
         subs += work[j++]!.subscriptions.length;
       batches.push({ period, work: work.slice(i, j), last: j === work.length });
       i = j;
