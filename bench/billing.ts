@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
 import { closeAllPeriods } from "../src/billing/run.js";
@@ -28,6 +28,10 @@ export interface BillingFigures {
   /** The same over the daily aggregates, by (subscription, day, meter): what the close reads. */
   rawDailyGroupBySeconds: number;
   closeAllSeconds: number;
+  /** The process's CPU time (user + system) during the close: less sensitive than wall time to other load. */
+  closeCpuSeconds: number;
+  /** The machine's 1-minute load average when the close started (2 cores shared with other work). */
+  loadAverage: number;
   invoices: number;
   lines: number;
   /** closeAllSeconds / rawHourlyGroupBySeconds. */
@@ -278,9 +282,12 @@ export async function benchBilling(opts: {
     // The monthly run: every account's period closed into a draft.
     clock.set(monthEnd + 5 * DAY);
     const actor = { principalId: "bench", requestId: "bench" };
+    const loadAverage = loadavg()[0]!;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const run = await closeAllPeriods(svc, actor, { upTo: period });
     const closeAllSeconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     const invoices = Number(
       (
         await db
@@ -298,7 +305,7 @@ export async function benchBilling(opts: {
       ).n,
     );
     opts.log(
-      `  closed ${run.periods[0]?.closed ?? 0} accounts' ${period} (${invoices} invoices, ${lines.toLocaleString("en")} lines, ${run.unbilled} unbilled subscriptions) in ${closeAllSeconds.toFixed(2)} s`,
+      `  closed ${run.periods[0]?.closed ?? 0} accounts' ${period} (${invoices} invoices, ${lines.toLocaleString("en")} lines, ${run.unbilled} unbilled subscriptions) in ${closeAllSeconds.toFixed(2)} s (CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, load ${loadAverage.toFixed(2)})`,
     );
 
     // Estimates, with the clock inside the month (all of its usage reported by then).
@@ -337,6 +344,8 @@ export async function benchBilling(opts: {
       rawHourlyGroupBySeconds: r2(rawHourly),
       rawDailyGroupBySeconds: r2(rawDaily),
       closeAllSeconds: r2(closeAllSeconds),
+      closeCpuSeconds: r2((cpu.user + cpu.system) / 1e6),
+      loadAverage: r2(loadAverage),
       invoices,
       lines,
       ratioToRawGroupBy: r2(closeAllSeconds / rawHourly),

@@ -13,7 +13,7 @@ import {
   totals,
 } from "../domain/billing/invoice.js";
 import type { InvoiceLineKind } from "../domain/billing/types.js";
-import { formatQuantity, joinQuantity, type Quantity, SCALE } from "../domain/quantity.js";
+import { formatQuantity, joinQuantity, type Quantity, quantityFromUnits, SCALE } from "../domain/quantity.js";
 import { formatMoney } from "../domain/rating/currency.js";
 import { Dec } from "../domain/rating/decimal.js";
 import { type Markup, type RatingResult, rate, type UsageQuantity } from "../domain/rating/engine.js";
@@ -65,13 +65,76 @@ export interface ComputedInvoice {
   unpriced: UnpricedItem[];
 }
 
-/** One usage day of a subscription's meter: everything reported before the period's end, and before its start. */
-interface DayRow {
-  seq: number;
-  day: number;
-  meterSeq: number;
-  now: Quantity;
-  known: Quantity;
+/**
+ * The usage days of a batch, one row per subscription, usage day and meter: everything reported
+ * before the period's end (`now`), and before its start (`known`). Held column by column in typed
+ * arrays: a batch of a monthly run holds ~100k rows, and as objects (with bigint quantities) they
+ * survived every young-generation collection of the run and cost most of its garbage collection.
+ * Quantities are kept as their summed whole and fractional parts (exact while safe integers; larger
+ * sums are kept aside as bigints).
+ */
+export class DayRows {
+  length = 0;
+  seq = new Float64Array(1024);
+  day = new Float64Array(1024);
+  meterSeq = new Float64Array(1024);
+  private parts = new Float64Array(4096);
+  private readonly big = new Map<number, [now: Quantity, known: Quantity]>();
+  /** Row indexes by subscription sequence. */
+  readonly bySeq = new Map<number, number[]>();
+
+  push(seq: number, day: number, meterSeq: number, u: unknown, f: unknown, ku: unknown, kf: unknown): void {
+    const i = this.length++;
+    if (i === this.seq.length) this.grow();
+    this.seq[i] = seq;
+    this.day[i] = day;
+    this.meterSeq[i] = meterSeq;
+    const pu = safe(u);
+    const pf = safe(f);
+    const pku = safe(ku);
+    const pkf = safe(kf);
+    if (pu === undefined || pf === undefined || pku === undefined || pkf === undefined)
+      this.big.set(i, [quantityOf(u, f), quantityOf(ku, kf)]);
+    else {
+      this.parts[4 * i] = pu;
+      this.parts[4 * i + 1] = pf;
+      this.parts[4 * i + 2] = pku;
+      this.parts[4 * i + 3] = pkf;
+    }
+    const list = this.bySeq.get(seq);
+    if (list) list.push(i);
+    else this.bySeq.set(seq, [i]);
+  }
+
+  now(i: number): Quantity {
+    return this.big.get(i)?.[0] ?? quantityFromUnits(this.parts[4 * i]!, this.parts[4 * i + 1]!);
+  }
+
+  known(i: number): Quantity {
+    return this.big.get(i)?.[1] ?? quantityFromUnits(this.parts[4 * i + 2]!, this.parts[4 * i + 3]!);
+  }
+
+  private grow(): void {
+    const n = this.seq.length * 2;
+    const more = (a: Float64Array, size: number) => {
+      const b = new Float64Array(size);
+      b.set(a);
+      return b;
+    };
+    this.seq = more(this.seq, n);
+    this.day = more(this.day, n);
+    this.meterSeq = more(this.meterSeq, n);
+    this.parts = more(this.parts, 4 * n);
+  }
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A summed column as a safe integer, or undefined when it is not one (bigint from SQLite, text from PostgreSQL). */
+function safe(v: unknown): number | undefined {
+  if (typeof v === "bigint") return v <= MAX_SAFE && v >= -MAX_SAFE ? Number(v) : undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /**
@@ -86,8 +149,9 @@ async function usageRows(
   from: number,
   period: { start: number; end: number },
   until: number,
-): Promise<DayRow[]> {
-  if (seqs.size === 0) return [];
+): Promise<DayRows> {
+  const out = new DayRows();
+  if (seqs.size === 0) return out;
   const list = [...seqs].sort((a, b) => a - b);
   const few = list.length <= 2000;
   const subFilter = !few
@@ -108,32 +172,26 @@ async function usageRows(
       and reported_day < ${sql.lit(until)} ${subFilter}
     group by subscription_seq, usage_day, meter_seq`;
   const c = q.compile(store.db);
-  let rows: unknown[][];
-  if (store.sqlite) {
-    rows = await store.db.connection().execute(
-      async () =>
-        store
-          .sqlite!.prepare(c.sql)
-          .raw(true)
-          .all(...(c.parameters as unknown[])) as unknown[][],
-    );
-  } else if (store.pool) {
-    rows = (await store.pool.query({ text: c.sql, values: c.parameters as unknown[], rowMode: "array" }))
-      .rows;
-  } else {
-    rows = (await q.execute(store.db)).rows.map((r) => [r.s, r.d, r.m, r.u, r.f, r.ku, r.kf]);
-  }
-  const out: DayRow[] = [];
-  for (const r of rows) {
+  const add = (r: unknown[]) => {
     const seq = Number(r[0]);
-    if (!few && !seqs.has(seq)) continue;
-    out.push({
-      seq,
-      day: Number(r[1]),
-      meterSeq: Number(r[2]),
-      now: quantityOf(r[3], r[4]),
-      known: quantityOf(r[5], r[6]),
+    if (few || seqs.has(seq)) out.push(seq, Number(r[1]), Number(r[2]), r[3], r[4], r[5], r[6]);
+  };
+  if (store.sqlite) {
+    // Iterated, not read whole: each row array is garbage at once.
+    await store.db.connection().execute(async () => {
+      for (const r of store
+        .sqlite!.prepare(c.sql)
+        .raw(true)
+        .iterate(...(c.parameters as unknown[])) as IterableIterator<unknown[]>)
+        add(r);
     });
+  } else if (store.pool) {
+    const rows = (
+      await store.pool.query({ text: c.sql, values: c.parameters as unknown[], rowMode: "array" })
+    ).rows as unknown[][];
+    for (const r of rows) add(r);
+  } else {
+    for (const r of (await q.execute(store.db)).rows) add([r.s, r.d, r.m, r.u, r.f, r.ku, r.kf]);
   }
   return out;
 }
@@ -251,8 +309,8 @@ export interface ComputeOptions {
   book?: PriceBook;
   /** Where corrections may start (`correctionStart`), when the caller looked it up already. */
   from?: number;
-  /** The earlier invoices (`earlierInvoices` from `from`), when the caller looked them up already. */
-  before?: Awaited<ReturnType<typeof earlierInvoices>>;
+  /** The earlier invoices (`earlierInvoices` from `from`), when the caller reads them (or has read them) already. */
+  before?: Awaited<ReturnType<typeof earlierInvoices>> | ReturnType<typeof earlierInvoices>;
 }
 
 /**
@@ -315,17 +373,26 @@ function storedCharge(l: InvoiceLineRow): Charge {
   };
 }
 
+/** What `computeInvoices` reads for a batch of accounts, before any rating. */
+export interface BatchInputs {
+  work: readonly AccountWork[];
+  period: string;
+  rows: DayRows;
+  book: PriceBook;
+  before: Awaited<ReturnType<typeof earlierInvoices>>;
+}
+
 /**
- * Computes the invoices of some accounts for one period (docs/billing.md, "What an invoice
- * covers"): one grouped usage query for all of them, earlier invoices' lines in one query, then
- * rating in memory — per offer (and markup) among each account's subscriptions, pooled.
+ * Reads what the invoices of some accounts for one period need: one grouped usage query for all
+ * of them, the price book, and earlier invoices' lines in one query. A run reads the next batch
+ * while it rates and writes this one.
  */
-export async function computeInvoices(
+export async function readInputs(
   deps: Deps,
   work: readonly AccountWork[],
   period: string,
   opts: ComputeOptions,
-): Promise<ComputedInvoice[]> {
+): Promise<BatchInputs> {
   const p = periodBounds(period);
   const until = Math.min(opts.reportedUntil, p.end);
   const from = opts.from ?? (await correctionStart(deps.store, period, until));
@@ -339,14 +406,28 @@ export async function computeInvoices(
         ? earlierInvoices(deps.store.db, ids, period, periodOf(from))
         : { periods: [], lines: [] }),
   ]);
+  return { work, period, rows, book, before };
+}
+
+/**
+ * Computes the invoices of some accounts for one period (docs/billing.md, "What an invoice
+ * covers"): one grouped usage query for all of them, earlier invoices' lines in one query, then
+ * rating in memory — per offer (and markup) among each account's subscriptions, pooled.
+ */
+export async function computeInvoices(
+  deps: Deps,
+  work: readonly AccountWork[],
+  period: string,
+  opts: ComputeOptions,
+): Promise<ComputedInvoice[]> {
+  return rateInputs(deps, await readInputs(deps, work, period, opts));
+}
+
+/** The invoices of a batch whose inputs were read (`readInputs`). */
+export async function rateInputs(deps: Deps, inputs: BatchInputs): Promise<ComputedInvoice[]> {
+  const { work, period, rows, book, before } = inputs;
   const earlier = before.lines;
   const hasInvoice = new Set(before.periods.map((r) => `${r.accountId}\u0001${r.period}`));
-  const bySeq = new Map<number, DayRow[]>();
-  for (const r of rows) {
-    const list = bySeq.get(r.seq);
-    if (list) list.push(r);
-    else bySeq.set(r.seq, [r]);
-  }
   const invoiced = new Map<string, Map<string, Charge[]>>();
   for (const l of earlier) {
     let m = invoiced.get(l.accountId);
@@ -360,7 +441,7 @@ export async function computeInvoices(
   const out: ComputedInvoice[] = [];
   for (const w of work)
     out.push(
-      await computeOne(deps, book, w, period, bySeq, invoiced.get(w.account.id), (q) =>
+      await computeOne(deps, book, w, period, rows, invoiced.get(w.account.id), (q) =>
         hasInvoice.has(`${w.account.id}\u0001${q}`),
       ),
     );
@@ -372,7 +453,7 @@ async function computeOne(
   book: PriceBook,
   w: AccountWork,
   period: string,
-  bySeq: ReadonlyMap<number, DayRow[]>,
+  rows: DayRows,
   invoiced: ReadonlyMap<string, Charge[]> | undefined,
   hasInvoice: (period: string) => boolean,
 ): Promise<ComputedInvoice> {
@@ -408,32 +489,35 @@ async function computeOne(
   const latePeriods = new Set<string>();
   for (const s of w.subscriptions) {
     const poolKey = subPool.get(s.id)!;
-    for (const r of bySeq.get(s.seq) ?? []) {
-      const q = periodOfDay(r.day);
+    for (const i of rows.bySeq.get(s.seq) ?? []) {
+      const day = rows.day[i]!;
+      const now = rows.now(i);
+      const q = periodOfDay(day);
       if (q < account.first_period) continue; // usage before the account's first period is not its to bill
-      const meter = book.meters.get(r.meterSeq);
+      const meter = book.meters.get(rows.meterSeq[i]!);
       if (!meter) continue;
       const pool = poolsOf(q).get(poolKey)!;
-      const end = r.day + DAY;
+      const end = day + DAY;
       pool.now.push({
         subscriptionId: s.id,
         meterKey: meter.key,
         meterId: meter.id,
-        start: r.day,
+        start: day,
         end,
-        quantity: r.now,
+        quantity: now,
       });
       // What was known before the period matters for earlier periods only.
-      if (q !== period && r.known > 0n)
+      const known = q !== period ? rows.known(i) : 0n;
+      if (q !== period && known > 0n)
         pool.known.push({
           subscriptionId: s.id,
           meterKey: meter.key,
           meterId: meter.id,
-          start: r.day,
+          start: day,
           end,
-          quantity: r.known,
+          quantity: known,
         });
-      if (q !== period && r.now !== r.known) {
+      if (q !== period && now !== known) {
         latePeriods.add(q);
         let m = late.get(q);
         if (!m) {
@@ -445,8 +529,8 @@ async function computeOne(
         m.set(
           k,
           d
-            ? { start: Math.min(d.start, r.day), end: Math.max(d.end, r.day + DAY) }
-            : { start: r.day, end: r.day + DAY },
+            ? { start: Math.min(d.start, day), end: Math.max(d.end, day + DAY) }
+            : { start: day, end: day + DAY },
         );
       }
     }

@@ -504,16 +504,18 @@ export async function estimate(deps: Deps, reach: Reach): Promise<EstimateView> 
   const { account } = reach;
   // Everything that does not depend on something else is read at once.
   const start = correctionStart(deps.store, period, now);
-  const [asOf, subscriptions, book, from, before] = await Promise.all([
+  // Earlier invoices are read while the usage is (both need only the correction start).
+  const before = start.then((from) =>
+    from < periodBounds(period).start
+      ? earlierInvoices(deps.store.db, [account.id], period, periodOf(from))
+      : { periods: [], lines: [] },
+  );
+  before.catch(() => undefined); // awaited with the usage; not unhandled if a read below fails first
+  const [asOf, subscriptions, book, from] = await Promise.all([
     closedUntil(deps, now),
     recentHierarchy(deps.store.db, now).then((h) => subscriptionsOfAccount(deps.store.db, account, h)),
     PriceBook.recent(deps.store, now),
     start,
-    start.then((from) =>
-      from < periodBounds(period).start
-        ? earlierInvoices(deps.store.db, [account.id], period, periodOf(from))
-        : { periods: [], lines: [] },
-    ),
   ]);
   const cat = book.cat;
   const [c] = await computeInvoices(deps, [{ account, subscriptions }], period, {

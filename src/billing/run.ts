@@ -3,7 +3,7 @@ import type { Actor } from "../audit/repository.js";
 import { nextPeriod, periodBounds, periodOf } from "../domain/billing/invoice.js";
 import { acquireLease, releaseLease } from "../storage/lease.js";
 import { closedUntil } from "../usage/service.js";
-import { type AccountWork, computeInvoices, PriceBook } from "./compute.js";
+import { type AccountWork, PriceBook, rateInputs, readInputs } from "./compute.js";
 import { type Deps, finalizeInvoice, writeInvoices } from "./invoices.js";
 import { resolveAll } from "./resolve.js";
 
@@ -38,7 +38,12 @@ export function lastClosablePeriod(now: number, graceMs: number, watermark: numb
 export async function closeAllPeriods(
   deps: Deps,
   actor: Actor,
-  opts: { upTo?: string; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    upTo?: string;
+    onProgress?: (done: number, total: number) => void;
+    /** Subscriptions per batch (tests use small batches to run the pipeline over several). */
+    batchSubscriptions?: number;
+  } = {},
 ): Promise<RunFigures> {
   const now = deps.clock.now();
   const watermark = await closedUntil(deps, now);
@@ -61,26 +66,56 @@ export async function closeAllPeriods(
   }
   const total = todo.reduce((s, t) => s + t.work.length, 0);
   const book = await PriceBook.load(deps.store); // one price book for the whole run
-  let done = 0;
+  const batchSize = opts.batchSubscriptions ?? BATCH_SUBSCRIPTIONS;
+  // Batches of accounts of up to BATCH_SUBSCRIPTIONS subscriptions, oldest period first.
+  const batches: { period: string; work: AccountWork[]; last: boolean }[] = [];
   for (const { period, work } of todo) {
-    let closed = 0;
     for (let i = 0; i < work.length; ) {
       let subs = 0;
       let j = i;
-      while (j < work.length && (j === i || subs + work[j]!.subscriptions.length <= BATCH_SUBSCRIPTIONS))
+      while (j < work.length && (j === i || subs + work[j]!.subscriptions.length <= batchSize))
         subs += work[j++]!.subscriptions.length;
-      const computed = await computeInvoices(deps, work.slice(i, j), period, {
-        reportedUntil: periodBounds(period).end,
-        book,
-      });
-      for (let k = 0; k < computed.length; k += WRITE_ACCOUNTS) {
-        closed += (await writeInvoices(deps, actor, computed.slice(k, k + WRITE_ACCOUNTS), now)).size;
-        done += Math.min(WRITE_ACCOUNTS, computed.length - k);
-        opts.onProgress?.(done, total);
-      }
+      batches.push({ period, work: work.slice(i, j), last: j === work.length });
       i = j;
     }
-    figures.periods.push({ period, accounts: work.length, closed });
+  }
+  // A pipeline: the next batch's usage is read (by the database) while this one is rated, and a
+  // batch's invoices are written while the next one is rated. Batches of one period are
+  // independent (different accounts); a period's writes end before the next period is read.
+  const read = (k: number) => {
+    const b = batches[k]!;
+    const r = readInputs(deps, b.work, b.period, { reportedUntil: periodBounds(b.period).end, book });
+    r.catch(() => undefined); // awaited below; not unhandled if an earlier batch fails first
+    return r;
+  };
+  let next = batches.length ? read(0) : undefined;
+  let writing: Promise<void> = Promise.resolve();
+  let closed = 0;
+  let done = 0;
+  for (let k = 0; k < batches.length; k++) {
+    const b = batches[k]!;
+    const inputs = await next!;
+    next = k + 1 < batches.length && !b.last ? read(k + 1) : undefined;
+    const computed = await rateInputs(deps, inputs);
+    await writing;
+    writing = (async () => {
+      for (let i = 0; i < computed.length; i += WRITE_ACCOUNTS) {
+        closed += (await writeInvoices(deps, actor, computed.slice(i, i + WRITE_ACCOUNTS), now)).size;
+        done += Math.min(WRITE_ACCOUNTS, computed.length - i);
+        opts.onProgress?.(done, total);
+      }
+    })();
+    writing.catch(() => undefined); // awaited below; not unhandled if rating the next batch fails
+    if (b.last) {
+      await writing;
+      figures.periods.push({
+        period: b.period,
+        accounts: todo.find((t) => t.period === b.period)!.work.length,
+        closed,
+      });
+      closed = 0;
+      if (k + 1 < batches.length) next = read(k + 1);
+    }
   }
   return figures;
 }
