@@ -5,7 +5,7 @@ import { sql } from "kysely";
 import { closeAllPeriods } from "../src/billing/run.js";
 import { ManualClock } from "../src/clock.js";
 import { loadConfig } from "../src/config.js";
-import { periodOf } from "../src/domain/billing/invoice.js";
+import { monthOf } from "../src/domain/time.js";
 import { buildApp } from "../src/http/app.js";
 import { createLogger, openServices } from "../src/services.js";
 import { openStore } from "../src/storage/database.js";
@@ -129,7 +129,7 @@ export async function benchBilling(opts: {
       );
       built = await buildStore(svc, opts.subscriptions, month, opts.log);
     }
-    const period = periodOf(month.start);
+    const period = monthOf(month.start);
     const monthEnd = month.start + month.hours * HOUR;
 
     // Accounts, once per store: directories, resellers, an enrollment, a price sheet.

@@ -2,14 +2,13 @@ import type { Kysely } from "kysely";
 import { type Actor, appendAudit } from "../audit/repository.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
-import { periodOf } from "../domain/billing/invoice.js";
 import type { BillingAccountKind, BillingAccountView, BillingAddress } from "../domain/billing/types.js";
 import { decodeCursor, type Page, toPage } from "../domain/cursor.js";
 import { DomainError, invalid, notFound } from "../domain/errors.js";
 import { newGuid } from "../domain/ids.js";
 import { currencyCode } from "../domain/rating/currency.js";
 import { type Dec, decimalText, parseDecimal } from "../domain/rating/decimal.js";
-import { toIso } from "../domain/time.js";
+import { monthOf, toIso } from "../domain/time.js";
 import { findProvider } from "../providers/repository.js";
 import type { Store } from "../storage/database.js";
 import { isUniqueViolation } from "../storage/errors.js";
@@ -154,7 +153,7 @@ export async function createAccount(deps: Deps, actor: Actor, input: AccountInpu
   const currency = currencyCode(input.currency);
   if (currency === undefined)
     throw invalid("currency", `'${input.currency}' is not a supported ISO 4217 currency`);
-  const current = periodOf(now);
+  const current = monthOf(now);
   if (input.firstPeriod !== undefined && input.firstPeriod > current)
     throw invalid("firstPeriod", "must not be after the current period");
   await checkTarget(deps.store.db, input);

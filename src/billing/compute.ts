@@ -9,7 +9,6 @@ import {
   type PriorPeriod,
   parseSignedQuantity,
   periodBounds,
-  periodOf,
   totals,
 } from "../domain/billing/invoice.js";
 import type { InvoiceLineKind } from "../domain/billing/types.js";
@@ -18,7 +17,7 @@ import { formatMoney } from "../domain/rating/currency.js";
 import { Dec } from "../domain/rating/decimal.js";
 import { type Markup, type RatingResult, rate, type UsageQuantity } from "../domain/rating/engine.js";
 import type { PriceSheetVersion } from "../domain/rating/price-sheet.js";
-import { DAY, toIso } from "../domain/time.js";
+import { DAY, monthOf, toIso } from "../domain/time.js";
 import { parsePercent } from "../rating/markups.js";
 import { lookupMeter, type MeterCatalogue, meterCatalogue } from "../rating/meters.js";
 import { loadVersions } from "../rating/price-sheets.js";
@@ -291,11 +290,11 @@ export class PriceBook {
 }
 
 const dayPeriods = new Map<number, string>();
-/** `periodOf` for UTC midnights, remembered (called for every usage row). */
+/** `monthOf` for UTC midnights, remembered (called for every usage row). */
 function periodOfDay(day: number): string {
   let p = dayPeriods.get(day);
   if (p === undefined) {
-    p = periodOf(day);
+    p = monthOf(day);
     if (dayPeriods.size > 100_000) dayPeriods.clear();
     dayPeriods.set(day, p);
   }
@@ -328,7 +327,7 @@ export async function correctionStart(store: Store, period: string, until: numbe
         where created_at >= ${sql.lit(p.start)} and created_at < ${sql.lit(until)}) as b`.execute(store.db);
   const row = r.rows[0];
   return [row?.lo, row?.b].reduce<number>(
-    (m, t) => (t === null || t === undefined ? m : Math.min(m, periodBounds(periodOf(Number(t))).start)),
+    (m, t) => (t === null || t === undefined ? m : Math.min(m, periodBounds(monthOf(Number(t))).start)),
     p.start,
   );
 }
@@ -403,7 +402,7 @@ export async function readInputs(
     opts.book ?? PriceBook.load(deps.store),
     opts.before ??
       (from < p.start
-        ? earlierInvoices(deps.store.db, ids, period, periodOf(from))
+        ? earlierInvoices(deps.store.db, ids, period, monthOf(from))
         : { periods: [], lines: [] }),
   ]);
   return { work, period, rows, book, before };

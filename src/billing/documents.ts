@@ -1,7 +1,8 @@
 import type { Principal } from "../auth/principal.js";
-import { periodBounds, periodOf } from "../domain/billing/invoice.js";
+import { periodBounds } from "../domain/billing/invoice.js";
 import type { EstimateView, InvoiceView } from "../domain/billing/types.js";
 import { notFound } from "../domain/errors.js";
+import { monthOf } from "../domain/time.js";
 import type { Services } from "../services.js";
 import { closedUntil } from "../usage/service.js";
 import { inReach, type Reach, reachAccount } from "./access.js";
@@ -45,7 +46,7 @@ export function billingDocumentSource(svc: Services): BillingDocumentSource {
 
     async periodDocument(caller: Principal, accountId: string, period: string) {
       const now = svc.clock.now();
-      const current = periodOf(now);
+      const current = monthOf(now);
       const wanted = period === "current" ? current : parsePeriod(period);
       if (wanted === current) {
         const reach = await reachAccount(svc, caller, accountId, "billing/read", "billing/read");

@@ -1,20 +1,13 @@
 import type { Insertable, Kysely, Transaction } from "kysely";
 import { type Actor, appendAudit } from "../audit/repository.js";
-import {
-  nextPeriod,
-  PERIOD,
-  periodBounds,
-  periodOf,
-  quantityText,
-  totals,
-} from "../domain/billing/invoice.js";
+import { nextPeriod, PERIOD, periodBounds, quantityText, totals } from "../domain/billing/invoice.js";
 import type { EstimateView, InvoiceLine, InvoiceView, UnpricedUsageView } from "../domain/billing/types.js";
 import { decodeCursor, type Page, toPage } from "../domain/cursor.js";
 import { DomainError, invalid, notFound } from "../domain/errors.js";
 import { newGuid } from "../domain/ids.js";
 import { formatMoney } from "../domain/rating/currency.js";
 import { Dec, decimalText } from "../domain/rating/decimal.js";
-import { toIso } from "../domain/time.js";
+import { monthOf, toIso } from "../domain/time.js";
 import { lookupMeter, type MeterCatalogue, meterCatalogue } from "../rating/meters.js";
 import type { Services } from "../services.js";
 import type { DB, InvoiceLineTable, InvoiceTable } from "../storage/schema.js";
@@ -310,7 +303,7 @@ export async function listPeriods(
   all: boolean,
 ): Promise<PeriodView[]> {
   const now = deps.clock.now();
-  const current = periodOf(now);
+  const current = monthOf(now);
   const invoices = new Map((await invoiceRowsOfAccount(deps.store.db, account.id)).map((i) => [i.period, i]));
   const months: string[] = [];
   for (
@@ -359,7 +352,7 @@ export async function closePeriod(
   const now = deps.clock.now();
   const blocker = await closeBlocker(deps, account, period, now);
   if (blocker) throw conflict(blocker);
-  const prev = periodOf(periodBounds(period).start - 1);
+  const prev = monthOf(periodBounds(period).start - 1);
   if (prev >= account.first_period && !(await invoiceOfPeriod(deps.store.db, account.id, prev)))
     throw conflict(`close ${prev} first: periods are closed in order`);
   const work: AccountWork = { account, subscriptions: await subscriptionsOfAccount(deps.store.db, account) };
@@ -500,14 +493,14 @@ async function linesByInvoice(db: Kysely<DB>, ids: readonly string[]) {
  */
 export async function estimate(deps: Deps, reach: Reach): Promise<EstimateView> {
   const now = deps.clock.now();
-  const period = periodOf(now);
+  const period = monthOf(now);
   const { account } = reach;
   // Everything that does not depend on something else is read at once.
   const start = correctionStart(deps.store, period, now);
   // Earlier invoices are read while the usage is (both need only the correction start).
   const before = start.then((from) =>
     from < periodBounds(period).start
-      ? earlierInvoices(deps.store.db, [account.id], period, periodOf(from))
+      ? earlierInvoices(deps.store.db, [account.id], period, monthOf(from))
       : { periods: [], lines: [] },
   );
   before.catch(() => undefined); // awaited with the usage; not unhandled if a read below fails first

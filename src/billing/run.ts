@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Actor } from "../audit/repository.js";
-import { nextPeriod, periodBounds, periodOf } from "../domain/billing/invoice.js";
+import { nextPeriod, periodBounds } from "../domain/billing/invoice.js";
+import { monthOf } from "../domain/time.js";
 import { acquireLease, releaseLease } from "../storage/lease.js";
 import { closedUntil } from "../usage/service.js";
 import { type AccountWork, PriceBook, rateInputs, readInputs } from "./compute.js";
@@ -20,9 +21,9 @@ export interface RunFigures {
 
 /** The last period that may be closed at `now`: ended more than the grace ago, usage rolled up past its end. */
 export function lastClosablePeriod(now: number, graceMs: number, watermark: number): string | undefined {
-  let p = periodOf(now);
+  let p = monthOf(now);
   for (let i = 0; i < 3; i++) {
-    p = periodOf(periodBounds(p).start - 1);
+    p = monthOf(periodBounds(p).start - 1);
     const end = periodBounds(p).end;
     if (now >= end + graceMs && watermark >= end) return p;
   }

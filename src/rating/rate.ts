@@ -10,7 +10,7 @@ import {
   type UsageQuantity,
 } from "../domain/rating/engine.js";
 import { formatEffectiveDate, type PriceSheetVersion } from "../domain/rating/price-sheet.js";
-import { DAY, toIso } from "../domain/time.js";
+import { DAY, monthRange, toIso } from "../domain/time.js";
 import type { OfferRow } from "../offers/repository.js";
 import type { Services } from "../services.js";
 import type { SubscriptionRow } from "../subscriptions/repository.js";
@@ -24,15 +24,6 @@ type Deps = Pick<Services, "store" | "clock" | "catalog" | "logger" | "metrics" 
 
 /** The most a usage preview may cover: a year of billing periods. */
 const MAX_WINDOW_MS = 366 * DAY;
-
-/** The calendar month (UTC) containing `t`: tally's billing period (DESIGN §3.6). */
-export function billingPeriodOf(t: number): { start: number; end: number } {
-  const d = new Date(t);
-  return {
-    start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
-    end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
-  };
-}
 
 /** The currency to rate in: the one asked for, else the offer's only one. */
 export async function resolveCurrency(
@@ -218,7 +209,7 @@ export async function rateQuantities(
   const cat = await meterCatalogue(deps.store.db);
   const currency = await resolveCurrency(deps, input.offer, input.currency);
   const at = input.at ?? deps.clock.now();
-  const period = billingPeriodOf(at);
+  const period = monthRange(at);
   const problems: { field: string; reason: string }[] = [];
   const usage: UsageQuantity[] = [];
   input.quantities.forEach((q, i) => {
@@ -298,7 +289,7 @@ export async function rateSubscriptionUsage(
   const closed = await closedUntil(deps, deps.clock.now());
   const results: RatingResult[] = [];
   const periods: RatePeriodJson[] = [];
-  for (let p = billingPeriodOf(from); p.start < to; p = billingPeriodOf(p.end)) {
+  for (let p = monthRange(from); p.start < to; p = monthRange(p.end)) {
     const until = Math.min(to, p.end);
     const r = await ratePeriod(deps, {
       subscriptions: [input.subscription],

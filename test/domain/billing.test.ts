@@ -7,10 +7,10 @@ import {
   orderLines,
   parseSignedQuantity,
   periodBounds,
-  periodOf,
   totals,
 } from "../../src/domain/billing/invoice.js";
 import { Dec } from "../../src/domain/rating/decimal.js";
+import { monthOf } from "../../src/domain/time.js";
 
 const Q = 10n ** 10n;
 const makeUsage = (over: Omit<Partial<Charge>, "amount"> & { amount: string }): Charge => ({
@@ -149,7 +149,7 @@ describe("invoice computation", () => {
 
   it("reads periods and signed quantities", () => {
     expect(periodBounds("2026-12")).toEqual({ start: Date.UTC(2026, 11, 1), end: Date.UTC(2027, 0, 1) });
-    expect(periodOf(Date.UTC(2027, 0, 1) - 1)).toBe("2026-12");
+    expect(monthOf(Date.UTC(2027, 0, 1) - 1)).toBe("2026-12");
     expect(nextPeriod("2026-12")).toBe("2027-01");
     expect(parseSignedQuantity("-1.5")).toBe(-15n * 10n ** 9n);
   });

@@ -2,6 +2,7 @@ import { formatQuantity, parseQuantity, type Quantity } from "../quantity.js";
 import { type RoundingMode, roundMoney } from "../rating/currency.js";
 import { Dec, ZERO } from "../rating/decimal.js";
 import type { Adjustment, RatingResult } from "../rating/engine.js";
+import { monthOf } from "../time.js";
 import type { InvoiceLineKind } from "./types.js";
 
 /**
@@ -239,10 +240,7 @@ export function periodBounds(period: string): { start: number; end: number } {
 
 export const PERIOD = /^\d{4}-(0[1-9]|1[0-2])$/;
 
-/** `YYYY-MM` of the month containing `t`. */
-export const periodOf = (t: number): string => new Date(t).toISOString().slice(0, 7);
-
 /** The period after `p`. */
-export const nextPeriod = (p: string): string => periodOf(periodBounds(p).end);
+export const nextPeriod = (p: string): string => monthOf(periodBounds(p).end);
 
 export { Dec };
