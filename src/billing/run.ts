@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto";
 import type { Actor } from "../audit/repository.js";
 import { nextPeriod, periodBounds } from "../domain/billing/invoice.js";
 import { monthOf } from "../domain/time.js";
-import { acquireLease, releaseLease } from "../storage/lease.js";
+import { type Loop, startLoop } from "../loop.js";
+import { acquireLease, leaseOwner, releaseLease } from "../storage/lease.js";
 import { closedUntil } from "../usage/service.js";
 import { type AccountWork, PriceBook, rateInputs, readInputs } from "./compute.js";
 import { type Deps, finalizeInvoice, writeInvoices } from "./invoices.js";
@@ -142,15 +142,9 @@ const LEASE = "billing";
  * The billing job of `tally serve`: on one node at a time (a lease), closes every closable period
  * and finalizes the drafts that are due. Audited as the system principal `billing-job`.
  */
-export function startBillingLoop(
-  deps: Deps,
-  intervalMs = deps.config.billingIntervalMs,
-): { stop(): Promise<void> } {
-  const owner = `node-${process.pid}-${randomUUID().slice(0, 8)}`;
+export function startBillingLoop(deps: Deps, intervalMs = deps.config.billingIntervalMs): Loop {
+  const owner = leaseOwner();
   const actor = { principalId: "billing-job", requestId: `billing-${owner}` };
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  let timer: NodeJS.Timeout;
   const pass = async () => {
     const ttl = Math.max(intervalMs * 4, 10 * 60_000);
     if (!(await acquireLease(deps.store.db, LEASE, owner, deps.clock.now(), ttl))) return;
@@ -163,20 +157,5 @@ export function startBillingLoop(
       await releaseLease(deps.store.db, LEASE, owner).catch(() => undefined);
     }
   };
-  const tick = () => {
-    if (stopped) return;
-    running = pass()
-      .catch((err) => deps.logger.error({ err }, "billing job pass failed"))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, intervalMs);
-      });
-  };
-  timer = setTimeout(tick, 0);
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+  return startLoop(deps.logger, "billing job pass failed", intervalMs, pass);
 }

@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto";
 import { backoffMs, type DeliveryErrorCategory, WINDOW } from "../domain/bridge.js";
 import { toIso } from "../domain/time.js";
+import { type Loop, startLoop } from "../loop.js";
 import type { Services } from "../services.js";
-import { acquireLease, releaseLease } from "../storage/lease.js";
+import { acquireLease, leaseOwner, releaseLease } from "../storage/lease.js";
 import { noteAnswered } from "../usage/clock.js";
 import { closedUntil } from "../usage/service.js";
 import {
@@ -320,32 +320,8 @@ export async function runBridge(
   }
 }
 
-/** A unique owner name for this process's bridge work. */
-export const bridgeOwner = () => `node-${process.pid}-${randomUUID().slice(0, 8)}`;
-
 /** The background loop `serve` runs: a pass every `bridgeIntervalMs`; `stop` waits for a pass in progress. */
-export function startBridgeLoop(
-  deps: BridgeDeps,
-  intervalMs = deps.config.bridgeIntervalMs,
-): { stop(): Promise<void> } {
-  const owner = bridgeOwner();
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  let timer: NodeJS.Timeout;
-  const tick = () => {
-    if (stopped) return;
-    running = runBridge(deps, { owner })
-      .catch((err) => deps.logger.error({ err }, "usage bridge pass failed"))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, intervalMs);
-      });
-  };
-  timer = setTimeout(tick, 0);
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+export function startBridgeLoop(deps: BridgeDeps, intervalMs = deps.config.bridgeIntervalMs): Loop {
+  const owner = leaseOwner();
+  return startLoop(deps.logger, "usage bridge pass failed", intervalMs, () => runBridge(deps, { owner }));
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { DB } from "./schema.js";
 
@@ -36,3 +37,6 @@ export async function releaseLease(db: Kysely<DB>, name: string, owner: string):
     .where("owner", "=", owner)
     .execute();
 }
+
+/** A unique owner name for this process's leases (one per background job or request that takes one). */
+export const leaseOwner = (): string => `node-${process.pid}-${randomUUID().slice(0, 8)}`;

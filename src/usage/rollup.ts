@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import { floorHour, HOUR } from "../domain/time.js";
 import { SEAL_LOCK } from "../ingest/writer.js";
+import { type Loop, startLoop } from "../loop.js";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../storage/database.js";
 import { aggregateRecords, inTransaction } from "./aggregate.js";
@@ -83,23 +84,6 @@ export async function closeHours(deps: RollupDeps): Promise<{ sealedUntil: numbe
  * The background loop: closes hours every few seconds. Errors are logged and retried on the next
  * tick; `stop` waits for a pass in progress.
  */
-export function startRollupLoop(deps: RollupDeps, intervalMs = 5_000): { stop(): Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const tick = () => {
-    if (stopped) return;
-    running = closeHours(deps)
-      .catch((err) => deps.logger.error({ err }, "closing usage hours failed"))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, intervalMs);
-      });
-  };
-  let timer = setTimeout(tick, 0);
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+export function startRollupLoop(deps: RollupDeps, intervalMs = 5_000): Loop {
+  return startLoop(deps.logger, "closing usage hours failed", intervalMs, () => closeHours(deps));
 }

@@ -2,9 +2,10 @@ import { z } from "zod";
 import { appendAudit } from "../../audit/repository.js";
 import { remapWindowInFlight } from "../../bridge/remap.js";
 import { bridgeStatus, refreshMetrics } from "../../bridge/status.js";
-import { bridgeOwner, runBridge } from "../../bridge/worker.js";
+import { runBridge } from "../../bridge/worker.js";
 import { DELIVERY_ERRORS } from "../../domain/bridge.js";
 import type { Services } from "../../services.js";
+import { leaseOwner } from "../../storage/lease.js";
 import { actorOf } from "../auth.js";
 import { commonErrors, errorBody } from "../schemas.js";
 import type { App } from "../types.js";
@@ -48,7 +49,7 @@ const runResult = z.object({
 
 /** `/api/v1/bridge`: the usage bridge's status, and forwarding on demand. */
 export function registerBridge(app: App, svc: Services): void {
-  const owner = bridgeOwner();
+  const owner = leaseOwner();
   svc.metrics.addCollector(() => refreshMetrics(svc));
 
   app.get(
