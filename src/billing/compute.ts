@@ -11,7 +11,7 @@ import {
   periodBounds,
   totals,
 } from "../domain/billing/invoice.js";
-import type { InvoiceLineKind } from "../domain/billing/types.js";
+import type { InvoiceLineKind, UnpricedUsageView } from "../domain/billing/types.js";
 import { formatQuantity, joinQuantity, type Quantity, quantityFromUnits, SCALE } from "../domain/quantity.js";
 import { formatMoney } from "../domain/rating/currency.js";
 import { Dec } from "../domain/rating/decimal.js";
@@ -34,16 +34,6 @@ export interface AccountWork {
   subscriptions: readonly BilledSubscription[];
 }
 
-export interface UnpricedItem {
-  subscriptionId: string;
-  meterId: string;
-  quantity: string;
-  reason: string;
-  usagePeriod: string;
-  usageStart: string;
-  usageEnd: string;
-}
-
 /** A computed line, ready to store: what the invoice_lines row holds. */
 export interface LineData extends ComputedLine {
   lineNo: number;
@@ -61,7 +51,7 @@ export interface ComputedInvoice {
   subtotal: Dec;
   tax: Dec;
   total: Dec;
-  unpriced: UnpricedItem[];
+  unpriced: UnpricedUsageView[];
 }
 
 /**
@@ -535,7 +525,7 @@ async function computeOne(
     }
   }
 
-  const unpriced: UnpricedItem[] = [];
+  const unpriced: UnpricedUsageView[] = [];
   const rateAll = async (q: string, which: "now" | "known"): Promise<Charge[]> => {
     const bounds = periodBounds(q);
     const charges: Charge[] = [];

@@ -3,7 +3,7 @@ import { type RoundingMode, roundMoney } from "../rating/currency.js";
 import { Dec, ZERO } from "../rating/decimal.js";
 import type { Adjustment, RatingResult } from "../rating/engine.js";
 import { monthOf } from "../time.js";
-import type { InvoiceLineKind } from "./types.js";
+import { INVOICE_LINE_KINDS, type InvoiceLineKind } from "./types.js";
 
 /**
  * Invoice computation, pure: rating results in, invoice lines and totals out (docs/billing.md).
@@ -164,16 +164,6 @@ export function invoiceCharges(period: string, current: readonly Charge[], prior
   return lines;
 }
 
-const KIND_ORDER: readonly InvoiceLineKind[] = [
-  "usage",
-  "priorPeriodUsage",
-  "adjustment",
-  "recurringCharge",
-  "commitmentDiscount",
-  "commitmentShortfall",
-  "credit",
-];
-
 const cmp = (a: string | null, b: string | null) => {
   if (a === b) return 0;
   if (a === null) return 1;
@@ -193,7 +183,7 @@ export function orderLines<L extends ComputedLine>(lines: readonly L[]): L[] {
       cmp(a.subscriptionId, b.subscriptionId) ||
       cmp(a.meterId, b.meterId) ||
       cmp(a.usagePeriod, b.usagePeriod) ||
-      KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
+      INVOICE_LINE_KINDS.indexOf(a.kind) - INVOICE_LINE_KINDS.indexOf(b.kind) ||
       cmp(a.offerId, b.offerId) ||
       cmp(a.priceSheetId, b.priceSheetId) ||
       tierOrder(a.tier) - tierOrder(b.tier),

@@ -43,14 +43,18 @@ export interface BillingAccountView {
  * - the offer terms: `recurringCharge`, `commitmentDiscount`, `commitmentShortfall`, `credit`.
  * Taxes are not lines: they are the invoice's `tax`.
  */
-export type InvoiceLineKind =
-  | "usage"
-  | "priorPeriodUsage"
-  | "adjustment"
-  | "recurringCharge"
-  | "commitmentDiscount"
-  | "commitmentShortfall"
-  | "credit";
+export const INVOICE_LINE_KINDS = [
+  "usage",
+  "priorPeriodUsage",
+  "adjustment",
+  "recurringCharge",
+  "commitmentDiscount",
+  "commitmentShortfall",
+  "credit",
+] as const;
+
+/** In this order within a subscription, meter and usage period on an invoice. */
+export type InvoiceLineKind = (typeof INVOICE_LINE_KINDS)[number];
 
 export interface InvoiceLine {
   /** 1-based, in the invoice's order: by subscription, then meter, then usage period, then kind. */

@@ -10,6 +10,7 @@ import {
   listPeriods,
   parsePeriod,
 } from "../../billing/invoices.js";
+import { INVOICE_LINE_KINDS } from "../../domain/billing/types.js";
 import type { Services } from "../../services.js";
 import { actorOf, principalOf } from "../auth.js";
 import { commonErrors, errorBody, page, pageQuery } from "../schemas.js";
@@ -21,15 +22,7 @@ const money = z.string().nullable();
 
 const line = z.object({
   lineNo: z.number(),
-  kind: z.enum([
-    "usage",
-    "priorPeriodUsage",
-    "adjustment",
-    "recurringCharge",
-    "commitmentDiscount",
-    "commitmentShortfall",
-    "credit",
-  ]),
+  kind: z.enum(INVOICE_LINE_KINDS),
   description: z.string(),
   subscriptionId: z.string().nullable(),
   subscriptionName: z.string().nullable(),
