@@ -10,8 +10,7 @@ import type {
   InvoiceView,
 } from "../src/domain/billing/types.js";
 import { DomainError } from "../src/domain/errors.js";
-import { buildApp } from "../src/http/app.js";
-import { type DialectName, openTestEnv, type TestApp } from "./helpers.js";
+import { type DialectName, openTestApp, type TestApp } from "./helpers.js";
 
 /**
  * A stand-in for the billing core: fixture invoices and estimates over real usage. Subscriptions
@@ -95,28 +94,12 @@ export interface DownloadsApp extends TestApp {
  * core's own routes, such as the invoice's JSON at the same URL without a suffix, stay as they are).
  */
 export async function openDownloadsApp(dialect: DialectName, clock: Clock): Promise<DownloadsApp> {
-  const env = await openTestEnv(dialect, { clock });
   let source: FixtureSource | undefined;
   const proxy: BillingDocumentSource = {
     invoice: (c, a, i) => source!.invoice(c, a, i),
     periodDocument: (c, a, p) => source!.periodDocument(c, a, p),
   };
-  const app = await buildApp(env.svc, { billingDocuments: proxy });
-  await app.ready();
-  const operatorToken = await env.svc.tokens.sign({
-    subject: env.svc.system.operatorPrincipalId,
-    ttlMs: 400 * 86_400_000,
-  });
-  const t: TestApp = {
-    ...env,
-    app,
-    operatorToken,
-    op: { authorization: `Bearer ${operatorToken}` },
-    async cleanup() {
-      await app.close();
-      await env.cleanup();
-    },
-  };
+  const t = await openTestApp(dialect, { clock, app: { billingDocuments: proxy } });
   source = new FixtureSource(t, ACCOUNT);
   return { ...t, source };
 }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Clock, ManualClock } from "../src/clock.js";
 import { type Config, loadConfig } from "../src/config.js";
-import { buildApp } from "../src/http/app.js";
+import { type AppOptions, buildApp } from "../src/http/app.js";
 import type { App } from "../src/http/types.js";
 import { createLogger, openServices, type Services } from "../src/services.js";
 
@@ -88,10 +88,10 @@ export interface TestApp extends TestEnv {
 
 export async function openTestApp(
   dialect: DialectName,
-  opts: { clock?: Clock; env?: Record<string, string> } = {},
+  opts: { clock?: Clock; env?: Record<string, string>; app?: AppOptions } = {},
 ): Promise<TestApp> {
   const env = await openTestEnv(dialect, opts);
-  const app = await buildApp(env.svc);
+  const app = await buildApp(env.svc, opts.app);
   await app.ready();
   const operatorToken = await env.svc.tokens.sign({
     subject: env.svc.system.operatorPrincipalId,

@@ -1,52 +1,19 @@
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../src/cli/main.js";
-import { dropSchema, guid, POSTGRES_URL } from "../helpers.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localCli, runTally } from "../cli-helpers.js";
+import { guid, POSTGRES_URL } from "../helpers.js";
 
 /** `tally billing …` in-process on a local database, as the operator (this file runs in its own worker). */
-const dataDir = mkdtempSync(join(tmpdir(), "tally-billing-cli-"));
-const schema = POSTGRES_URL ? `tally_bcli_${randomBytes(5).toString("hex")}` : undefined;
-process.env.TALLY_DATA_DIR = dataDir;
-process.env.TALLY_LOG_LEVEL = "silent";
-if (POSTGRES_URL && schema) {
-  const u = new URL(POSTGRES_URL);
-  u.searchParams.set("options", `-c search_path=${schema}`);
-  process.env.TALLY_DATABASE_URL = u.toString();
-}
-
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-  try {
-    return { code: await main(["node", "tally", ...args]), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = localCli("bcli");
+const { dataDir } = cli;
+const run = runTally;
 
 describe(`tally billing (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
   const DIR = guid(0xb1);
   const SUB = guid(0xb2);
   beforeAll(async () => {
-    if (POSTGRES_URL && schema) {
-      const pg = await import("pg");
-      const c = new pg.default.Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`create schema ${schema}`);
-      await c.end();
-    }
+    await cli.setUp();
     expect((await run("migrate")).code).toBe(0);
     expect((await run("directory", "create", "--id", DIR, "--display-name", "Contoso")).code).toBe(0);
     expect(
@@ -54,8 +21,7 @@ describe(`tally billing (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
     ).toBe(0);
   });
   afterAll(async () => {
-    if (schema) await dropSchema(schema);
-    rmSync(dataDir, { recursive: true, force: true });
+    await cli.tearDown();
   });
 
   it("creates, lists, shows and updates accounts", async () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalClient } from "../../src/cli/client.js";
 import { addBillingDownloadCommand } from "../../src/cli/commands/billing-download.js";
 import { CliError } from "../../src/cli/errors.js";
@@ -16,6 +16,7 @@ import {
   openDownloadsApp,
   readCsv,
 } from "../billing-download-helpers.js";
+import { captured } from "../cli-helpers.js";
 import { openTestEnv } from "../helpers.js";
 import { ingest, makeWorld, record } from "../usage-helpers.js";
 
@@ -29,34 +30,26 @@ const DEC = Date.UTC(2026, 11, 1);
  * the billing core; until then the in-process client has no route to reach), run in-process with
  * the exit-code rules of `main`.
  */
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const program = new Command("tally")
     .option("--server <url>")
     .option("--token <token>")
     .option("--json")
     .exitOverride();
   addBillingDownloadCommand(program.command("billing").exitOverride()).exitOverride();
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
+  return captured(async () => {
+    try {
+      await program.parseAsync(["node", "tally", ...args]);
+      return 0;
+    } catch (x) {
+      if (x instanceof CommanderError) return x.code === "commander.helpDisplayed" ? 0 : 2;
+      if (x instanceof CliError) {
+        process.stderr.write(`error: ${x.message}\n`);
+        return x.exitCode;
+      }
+      throw x;
+    }
   });
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-  try {
-    await program.parseAsync(["node", "tally", ...args]);
-    return { code: 0, out, err };
-  } catch (x) {
-    if (x instanceof CommanderError) return { code: x.code === "commander.helpDisplayed" ? 0 : 2, out, err };
-    if (x instanceof CliError) return { code: x.exitCode, out, err: `${err}error: ${x.message}\n` };
-    throw x;
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
 }
 
 describe("tally billing download", () => {

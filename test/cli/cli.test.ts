@@ -1,59 +1,24 @@
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../src/cli/main.js";
-import { dropSchema, guid, POSTGRES_URL } from "../helpers.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localCli, runTally } from "../cli-helpers.js";
+import { guid, POSTGRES_URL } from "../helpers.js";
 
 /**
  * The CLI in-process, as `tally …` would run it: one process-wide configuration from the
  * environment (this file runs in its own worker), local database, operator identity.
  */
-const dataDir = mkdtempSync(join(tmpdir(), "tally-cli-"));
-const schema = POSTGRES_URL ? `tally_cli_${randomBytes(5).toString("hex")}` : undefined;
-process.env.TALLY_DATA_DIR = dataDir;
-process.env.TALLY_LOG_LEVEL = "silent";
-if (POSTGRES_URL && schema) {
-  // The CLI's own database URL, pointed at a schema of this run's own.
-  const u = new URL(POSTGRES_URL);
-  u.searchParams.set("options", `-c search_path=${schema}`);
-  process.env.TALLY_DATABASE_URL = u.toString();
-}
-
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-  try {
-    const code = await main(["node", "tally", ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = localCli("cli");
+const { dataDir } = cli;
+const run = runTally;
 
 describe(`tally CLI (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
   beforeAll(async () => {
-    if (POSTGRES_URL && schema) {
-      const pg = await import("pg");
-      const c = new pg.default.Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`create schema ${schema}`);
-      await c.end();
-    }
+    await cli.setUp();
   });
   afterAll(async () => {
-    if (schema) await dropSchema(schema);
-    rmSync(dataDir, { recursive: true, force: true });
+    await cli.tearDown();
   });
 
   it("refuses to work on an unmigrated database, then migrates", async () => {

@@ -1,48 +1,18 @@
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Decimal } from "decimal.js";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalClient } from "../../src/cli/client.js";
-import { main } from "../../src/cli/main.js";
 import { loadConfig } from "../../src/config.js";
 import { buildApp } from "../../src/http/app.js";
 import type { App } from "../../src/http/types.js";
-import { dropSchema, guid, POSTGRES_URL } from "../helpers.js";
+import { localCli, runTally } from "../cli-helpers.js";
+import { guid, POSTGRES_URL } from "../helpers.js";
 
 /**
  * `tally usage aggregates` in-process, as `tally …` runs it (real clock, local database as the
  * operator, or a server with --server), over a day of history imported two days back.
  */
-const dataDir = mkdtempSync(join(tmpdir(), "tally-cli-agg-"));
-const schema = POSTGRES_URL ? `tally_cliagg_${randomBytes(5).toString("hex")}` : undefined;
-process.env.TALLY_DATA_DIR = dataDir;
-process.env.TALLY_LOG_LEVEL = "silent";
-if (POSTGRES_URL && schema) {
-  const u = new URL(POSTGRES_URL);
-  u.searchParams.set("options", `-c search_path=${schema}`);
-  process.env.TALLY_DATABASE_URL = u.toString();
-}
-
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-  try {
-    return { code: await main(["node", "tally", ...args]), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = localCli("cliagg");
+const run = runTally;
 
 const DAY = 86_400_000;
 const today = Math.floor(Date.now() / DAY) * DAY;
@@ -58,13 +28,7 @@ const total = Array.from({ length: 1500 }, (_, vm) => quantity(vm))
 
 describe(`tally usage aggregates (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
   beforeAll(async () => {
-    if (POSTGRES_URL && schema) {
-      const pg = await import("pg");
-      const c = new pg.default.Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`create schema ${schema}`);
-      await c.end();
-    }
+    await cli.setUp();
     expect((await run("migrate")).code).toBe(0);
     const client = await LocalClient.open(loadConfig());
     try {
@@ -95,8 +59,7 @@ describe(`tally usage aggregates (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, (
     }
   });
   afterAll(async () => {
-    if (schema) await dropSchema(schema);
-    rmSync(dataDir, { recursive: true, force: true });
+    await cli.tearDown();
   });
 
   const window = ["--reported-start", start, "--reported-end", end];

@@ -1,43 +1,13 @@
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../src/cli/main.js";
-import { dropSchema, guid, POSTGRES_URL } from "../helpers.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localCli, runTally } from "../cli-helpers.js";
+import { guid, POSTGRES_URL } from "../helpers.js";
 
 /** `tally usage …` and `tally demo load`, in-process, as a user runs them. */
-const dataDir = mkdtempSync(join(tmpdir(), "tally-usage-cli-"));
-const schema = POSTGRES_URL ? `tally_ucli_${randomBytes(5).toString("hex")}` : undefined;
-process.env.TALLY_DATA_DIR = dataDir;
-process.env.TALLY_LOG_LEVEL = "silent";
-if (POSTGRES_URL && schema) {
-  const u = new URL(POSTGRES_URL);
-  u.searchParams.set("options", `-c search_path=${schema}`);
-  process.env.TALLY_DATABASE_URL = u.toString();
-}
-
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-  process.exitCode = undefined;
-  try {
-    const code = await main(["node", "tally", ...args]);
-    return { code: code || Number(process.exitCode ?? 0), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+const cli = localCli("ucli");
+const { dataDir } = cli;
+const run = runTally;
 
 const H = 3_600_000;
 const hourAgo = (n: number) => Math.floor(Date.now() / H) * H - n * H;
@@ -56,21 +26,14 @@ const rec = (id: string, quantity: string | number, hoursAgo = 2) => ({
 describe(`tally usage and demo CLI (${POSTGRES_URL ? "PostgreSQL" : "SQLite"})`, () => {
   let key: string;
   beforeAll(async () => {
-    if (POSTGRES_URL && schema) {
-      const pg = await import("pg");
-      const c = new pg.default.Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`create schema ${schema}`);
-      await c.end();
-    }
+    await cli.setUp();
     expect((await run("migrate")).code).toBe(0);
     await run("directory", "create", "--id", guid(0xd1), "--display-name", "Contoso");
     await run("subscription", "create", "--id", SUB, "--display-name", "Prod", "--directory", guid(0xd1));
     key = JSON.parse((await run("--json", "source", "create", "cli-rp")).out).apiKey;
   });
   afterAll(async () => {
-    if (schema) await dropSchema(schema);
-    rmSync(dataDir, { recursive: true, force: true });
+    await cli.tearDown();
   });
 
   it("loads a deterministic demo month through the history import, and again without double counting", async () => {
