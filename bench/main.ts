@@ -101,11 +101,12 @@ if (runs("bridge")) {
   results.bridge = b;
 }
 
-const USAGE_TARGET = { p50Ms: 5, p99Ms: 20 };
-
-if (runs("usage-api")) {
-  log("usage API: 1,000-aggregate pages over a month of hourly aggregates for every subscription");
-  const wanted = values["usage-databases"].split(",").map((d) => d.trim());
+/**
+ * The databases a part runs on: those of a comma-separated list, PostgreSQL only with a URL (said
+ * when skipped), each announced; `pg` is the part's PostgreSQL option.
+ */
+function* databases(list: string) {
+  const wanted = list.split(",").map((d) => d.trim());
   for (const database of ["sqlite", "postgres"] as const) {
     if (!wanted.includes(database)) continue;
     if (database === "postgres" && !postgresUrl) {
@@ -113,9 +114,18 @@ if (runs("usage-api")) {
       continue;
     }
     log(`  ${database}:`);
+    yield { database, pg: database === "postgres" ? { postgresUrl: postgresUrl! } : {} };
+  }
+}
+
+const USAGE_TARGET = { p50Ms: 5, p99Ms: 20 };
+
+if (runs("usage-api")) {
+  log("usage API: 1,000-aggregate pages over a month of hourly aggregates for every subscription");
+  for (const { database, pg } of databases(values["usage-databases"])) {
     const f = await benchUsageApi({
       database,
-      ...(database === "postgres" ? { postgresUrl: postgresUrl! } : {}),
+      ...pg,
       subscriptions: Number(values["usage-subscriptions"]),
       ...(values["usage-keep"]
         ? { keep: database === "postgres" ? "tally_bench_usage_keep" : `${values["usage-keep"]}-sqlite` }
@@ -138,17 +148,10 @@ if (runs("billing")) {
   log(
     "monthly billing run: accounts for every subscription of the usage store, all closed and invoiced; estimates",
   );
-  const wanted = values["usage-databases"].split(",").map((d) => d.trim());
-  for (const database of ["sqlite", "postgres"] as const) {
-    if (!wanted.includes(database)) continue;
-    if (database === "postgres" && !postgresUrl) {
-      log("  postgres: skipped (give --postgres URL or TALLY_BENCH_POSTGRES_URL)");
-      continue;
-    }
-    log(`  ${database}:`);
+  for (const { database, pg } of databases(values["usage-databases"])) {
     const f = await benchBilling({
       database,
-      ...(database === "postgres" ? { postgresUrl: postgresUrl! } : {}),
+      ...pg,
       subscriptions: Number(values["usage-subscriptions"]),
       ...(values["usage-keep"]
         ? {
@@ -171,17 +174,10 @@ const EXPORT_TARGET = { rowsPerSec: 200_000, rssMb: 300 };
 
 if (runs("export")) {
   log("export: the v2 usage file of one billing account's month, streamed over HTTP");
-  const wanted = values["export-databases"].split(",").map((d) => d.trim());
-  for (const database of ["sqlite", "postgres"] as const) {
-    if (!wanted.includes(database)) continue;
-    if (database === "postgres" && !postgresUrl) {
-      log("  postgres: skipped (give --postgres URL or TALLY_BENCH_POSTGRES_URL)");
-      continue;
-    }
-    log(`  ${database}:`);
+  for (const { database, pg } of databases(values["export-databases"])) {
     const f = await benchExport({
       database,
-      ...(database === "postgres" ? { postgresUrl: postgresUrl! } : {}),
+      ...pg,
       rows: Number(values["export-rows"]),
       subscriptions: Number(values["export-subscriptions"]),
       log,
