@@ -4,7 +4,6 @@ import type { EstimateView, InvoiceView } from "../domain/billing/types.js";
 import { notFound } from "../domain/errors.js";
 import { monthOf } from "../domain/time.js";
 import type { Services } from "../services.js";
-import { closedUntil } from "../usage/service.js";
 import { inReach, type Reach, reachAccount } from "./access.js";
 import { toAccountView } from "./accounts.js";
 import { estimate, getInvoice, parsePeriod } from "./invoices.js";
@@ -51,11 +50,13 @@ export function billingDocumentSource(svc: Services): BillingDocumentSource {
       if (wanted === current) {
         const reach = await reachAccount(svc, caller, accountId, "billing/read", "billing/read");
         const doc = await estimate(svc, reach);
+        // The usage file covers what the estimate does: usage reported before its `asOf`, not
+        // whatever the rollup has reached by the time the file is written.
         return wrap<InvoiceView | EstimateView>(
           reach,
           doc,
           periodBounds(current).start,
-          await closedUntil(svc, now),
+          Date.parse(doc.asOf),
         );
       }
       const reach = await reachAccount(svc, caller, accountId, "invoices/read", "billing/read");
