@@ -4,7 +4,7 @@ import type { EstimateView, InvoiceView } from "../domain/billing/types.js";
 import { notFound } from "../domain/errors.js";
 import { monthOf } from "../domain/time.js";
 import type { Services } from "../services.js";
-import { inReach, type Reach, reachAccount } from "./access.js";
+import { type Reach, reachAccount } from "./access.js";
 import { toAccountView } from "./accounts.js";
 import { estimate, getInvoice, parsePeriod } from "./invoices.js";
 import type { BillingDocument, BillingDocumentSource } from "./ports.js";
@@ -22,14 +22,12 @@ export function billingDocumentSource(svc: Services): BillingDocumentSource {
     reportedFrom: number,
     reportedTo: number,
   ): Promise<BillingDocument<D>> => {
-    const subs = await subscriptionsOfAccount(svc.store.db, reach.account);
+    const subs = await subscriptionsOfAccount(svc.store.db, reach.account, undefined, reach.parts);
     return {
       account: toAccountView(reach.account),
       document,
       chargesVisible: reach.chargesVisible,
-      subscriptions: subs
-        .filter((s) => inReach(reach, s.departmentId, s.accountId))
-        .map((s) => ({ seq: s.seq, id: s.id, displayName: s.displayName })),
+      subscriptions: subs.map((s) => ({ seq: s.seq, id: s.id, displayName: s.displayName })),
       reportedFrom,
       reportedTo,
     };

@@ -441,7 +441,10 @@ export async function discardInvoice(
 export async function getInvoice(deps: Deps, reach: Reach, id: string): Promise<InvoiceView> {
   const row = await findInvoice(deps.store.db, reach.account.id, id);
   if (!row) throw notFound("invoice", id);
-  const [lines, cat] = await Promise.all([linesOfInvoice(deps.store.db, id), meterCatalogue(deps.store.db)]);
+  const [lines, cat] = await Promise.all([
+    linesOfInvoice(deps.store.db, id, reach.parts),
+    meterCatalogue(deps.store.db),
+  ]);
   return invoiceView(deps, row, lines, { reach, cat });
 }
 

@@ -9,6 +9,7 @@ import type {
   InvoiceLineTable,
   InvoiceTable,
 } from "../storage/schema.js";
+import type { Part } from "./access.js";
 
 export type BillingAccountRow = Selectable<BillingAccountTable>;
 export type DepartmentRow = Selectable<BillingDepartmentTable>;
@@ -64,11 +65,28 @@ export const findDepartment = (db: Kysely<DB>, enrollmentId: string, id: string)
     .where("id", "=", id)
     .executeTakeFirst();
 
-export const enrollmentAccountRows = (db: Kysely<DB>, enrollmentId: string) =>
+/**
+ * Where an enrollment row lies in one of the caller's parts (`null`: the whole enrollment), so that
+ * a department administrator's or account owner's queries are scoped here rather than filtered
+ * afterwards. `department` and `account` name the row's columns.
+ */
+export function inParts(parts: readonly Part[] | null, department: string, account: string) {
+  if (parts === null) return sql<boolean>`1 = 1`;
+  if (parts.length === 0) return sql<boolean>`1 = 0`;
+  const each = parts.map((p) =>
+    p.accountId === undefined
+      ? sql`${sql.ref(department)} = ${p.departmentId}`
+      : sql`(${sql.ref(department)} = ${p.departmentId} and ${sql.ref(account)} = ${p.accountId})`,
+  );
+  return sql<boolean>`(${sql.join(each, sql` or `)})`;
+}
+
+export const enrollmentAccountRows = (db: Kysely<DB>, enrollmentId: string, parts: readonly Part[] | null) =>
   db
     .selectFrom("billing_enrollment_accounts")
     .selectAll()
     .where("enrollment_id", "=", enrollmentId)
+    .where(inParts(parts, "department_id", "id"))
     .orderBy("id")
     .execute();
 
@@ -136,8 +154,14 @@ export const invoiceRowsOfAccount = (db: Kysely<DB>, accountId: string) =>
     .orderBy("period", "desc")
     .execute();
 
-export const linesOfInvoice = (db: Kysely<DB>, invoiceId: string) =>
-  db.selectFrom("invoice_lines").selectAll().where("invoice_id", "=", invoiceId).orderBy("line_no").execute();
+export const linesOfInvoice = (db: Kysely<DB>, invoiceId: string, parts: readonly Part[] | null = null) =>
+  db
+    .selectFrom("invoice_lines")
+    .selectAll()
+    .where("invoice_id", "=", invoiceId)
+    .where(inParts(parts, "department_id", "account_id"))
+    .orderBy("line_no")
+    .execute();
 
 /**
  * The accounts' invoices of the periods [from, period) and their lines charging usage periods from

@@ -1,6 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import { ProviderTree } from "../auth/scoping.js";
 import type { DB } from "../storage/schema.js";
+import type { Part } from "./access.js";
 import {
   type AssignmentRow,
   allAccountRows,
@@ -11,6 +12,7 @@ import {
   enrollmentAccountRows,
   findAccount,
   findAssignment,
+  inParts,
   resellerAccountRows,
 } from "./repository.js";
 
@@ -66,7 +68,7 @@ function resellerOf(
 async function costCenters(db: Kysely<DB>, enrollmentId: string): Promise<Map<string, string | null>> {
   const deps = new Map((await departmentRows(db, enrollmentId)).map((d) => [d.id, d.cost_center]));
   return new Map(
-    (await enrollmentAccountRows(db, enrollmentId)).map((a) => [
+    (await enrollmentAccountRows(db, enrollmentId, null)).map((a) => [
       a.id,
       a.cost_center ?? deps.get(a.department_id) ?? null,
     ]),
@@ -147,6 +149,7 @@ export async function subscriptionsOfAccount(
   db: Kysely<DB>,
   account: BillingAccountRow,
   hierarchy?: Hierarchy,
+  parts: readonly Part[] | null = null,
 ): Promise<BilledSubscription[]> {
   const h = account.kind === "enrollment" ? undefined : (hierarchy ?? (await loadHierarchy(db)));
   const explicit = db
@@ -154,7 +157,8 @@ export async function subscriptionsOfAccount(
     .innerJoin("subscriptions as s", "s.id", "a.subscription_id")
     .select(subColumns.map((c) => `s.${c}` as const))
     .select(["a.department_id", "a.account_id", sql<number>`1`.as("assigned")])
-    .where("a.billing_account_id", "=", account.id);
+    .where("a.billing_account_id", "=", account.id)
+    .where(inParts(parts, "a.department_id", "a.account_id"));
   let implicit = db
     .selectFrom("subscriptions as s")
     .leftJoin("billing_assignments as a", "a.subscription_id", "s.id")

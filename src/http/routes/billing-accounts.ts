@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Principal } from "../../auth/principal.js";
 import { requireOnSubscription } from "../../auth/scoping.js";
-import { inReach, reachAccount } from "../../billing/access.js";
+import { reachAccount } from "../../billing/access.js";
 import {
   assignSubscription,
   createAccount,
@@ -265,9 +265,9 @@ export function registerBillingAccounts(app: App, svc: Services): void {
     },
     async (req) => {
       const reach = await reachAccount(svc, principalOf(req), req.params.id, "billing/read", "billing/read");
-      const rows = await enrollmentAccountRows(svc.store.db, reach.account.id);
+      const rows = await enrollmentAccountRows(svc.store.db, reach.account.id, reach.parts);
       return {
-        items: rows.filter((a) => inReach(reach, a.department_id, a.id)).map(toEnrollmentAccountView),
+        items: rows.map(toEnrollmentAccountView),
         nextCursor: null,
       };
     },
@@ -314,8 +314,8 @@ export function registerBillingAccounts(app: App, svc: Services): void {
     async (req) => {
       const reach = await reachAccount(svc, principalOf(req), req.params.id, "billing/read", "billing/read");
       const after = req.query.cursor ? decodeCursor(req.query.cursor, ["string"])[0] : "";
-      const subs = (await subscriptionsOfAccount(svc.store.db, reach.account)).filter(
-        (s) => s.id > after && inReach(reach, s.departmentId, s.accountId),
+      const subs = (await subscriptionsOfAccount(svc.store.db, reach.account, undefined, reach.parts)).filter(
+        (s) => s.id > after,
       );
       return toPage(
         subs.slice(0, req.query.limit + 1),
