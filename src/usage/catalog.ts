@@ -22,6 +22,8 @@ export interface MeterRef {
 
 const SUBSCRIPTION_TTL_MS = 10_000;
 const METER_RELOAD_MS = 2_000;
+/** Subscription keys read together on a miss (`subscriptionIds`). */
+const ID_BLOCK = 256;
 
 /**
  * Resolves public ids to the internal keys of the usage tables and back, with small caches:
@@ -105,14 +107,21 @@ export class UsageCatalog {
     return out;
   }
 
-  /** Public ids of subscriptions by internal key (the mapping never changes). */
+  /**
+   * Public ids of subscriptions by internal key. The mapping never changes, so a miss reads the
+   * whole block of keys around it: a walk over many subscriptions (the operator's usage pages)
+   * costs a lookup per block, not one per subscription.
+   */
   async subscriptionIds(seqs: Iterable<number>): Promise<Map<number, string>> {
-    const missing = [...new Set(seqs)].filter((s) => !this.subsBySeq.has(s));
-    for (let i = 0; i < missing.length; i += 500) {
+    const blocks = new Set<number>();
+    for (const s of seqs) if (!this.subsBySeq.has(s)) blocks.add(Math.floor(s / ID_BLOCK));
+    if (blocks.size > 0 && this.subsBySeq.size > 1_000_000) this.subsBySeq.clear();
+    for (const b of blocks) {
       const rows = await this.db
         .selectFrom("subscriptions")
         .select(["seq", "id"])
-        .where("seq", "in", missing.slice(i, i + 500))
+        .where("seq", ">=", b * ID_BLOCK)
+        .where("seq", "<", (b + 1) * ID_BLOCK)
         .execute();
       for (const r of rows) this.subsBySeq.set(Number(r.seq), r.id);
     }

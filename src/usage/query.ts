@@ -26,8 +26,8 @@ export interface AggregateQuery {
   range?: { lo: number; hi: number } | undefined;
   /**
    * Read the rows' instances too (`groupBy: "instance"` only): the first row of every instance in
-   * the answer carries its `instance` fields. On PostgreSQL in the same statement (a round trip
-   * saved), on SQLite in a second one (it costs less than the join).
+   * the answer carries its `instance` fields. On PostgreSQL in the same statement, as rows of
+   * their own after the aggregates (a round trip saved), on SQLite in a second one.
    */
   withInstances?: boolean;
   /**
@@ -60,8 +60,9 @@ export interface InstanceRow {
   additionalInfo: string | null;
 }
 
+/** A row as the driver answers it; on PostgreSQL with instances, an instance row has a null `s`. */
 type RawRow = [
-  s: number,
+  s: number | null,
   b: number,
   m: number,
   i: number,
@@ -74,22 +75,20 @@ type RawRow = [
   info?: string | null,
 ];
 
-function toAggregateRow(r: RawRow): AggregateRow {
-  const row: AggregateRow = {
-    key: [Number(r[0]), Number(r[1]), Number(r[2]), Number(r[3])],
-    units: r[4],
-    frac: r[5],
-  };
-  if (r[6] !== undefined && r[6] !== null)
-    row.instance = {
-      hash: r[6],
-      resourceUri: r[7]!,
-      location: r[8] ?? null,
-      tags: r[9] ?? null,
-      additionalInfo: r[10] ?? null,
-    };
-  return row;
-}
+const toAggregateRow = (r: RawRow): AggregateRow => ({
+  key: [Number(r[0]), Number(r[1]), Number(r[2]), Number(r[3])],
+  units: r[4],
+  frac: r[5],
+});
+
+/** An instance row of the PostgreSQL answer (key columns null but its own). */
+const instanceOf = (r: RawRow): InstanceRow => ({
+  hash: r[6]!,
+  resourceUri: r[7]!,
+  location: r[8] ?? null,
+  tags: r[9] ?? null,
+  additionalInfo: r[10] ?? null,
+});
 
 const compareKeys = (a: RowKey, b: RowKey) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3];
 
@@ -246,6 +245,7 @@ export async function fetchAggregates(
       return head.length < n ? [...head, ...(await run(next, null, n - head.length))] : head;
     }
     const first = part(subs, cursor, sql`${n}`);
+    const withInstances = q.withInstances && q.groupBy === "instance" && store.dialect === "postgres";
     const rowsOf = noNext
       ? { head: sql``, body: first }
       : {
@@ -253,15 +253,15 @@ export async function fetchAggregates(
           body: sql`select * from c union all
               select * from (${part(next, null, sql`(${n} - (select count(*) from c))`)}) as p`,
         };
-    // Each instance's columns on its first row, looked up by key (a nested loop on the
-    // primary key; a join lets the planner walk the whole instance table instead).
-    const query =
-      q.withInstances && q.groupBy === "instance" && store.dialect === "postgres"
-        ? sql`${rowsOf.head} select a.s, a.b, a.m, a.i, a.u, a.f,
-              ui.instance_hash, ui.resource_uri, ui.location, ui.tags, ui.additional_info
-            from (select x.*, row_number() over (partition by x.i) as n from (${rowsOf.body}) as x) as a
-            left join lateral (select * from usage_instances where seq = a.i and a.n = 1 offset 0) as ui on true`
-        : sql`${rowsOf.head} ${rowsOf.body}`;
+    // The page's instances follow its rows in the same answer, one row each (key columns null but
+    // the instance's): a lookup by key per distinct instance, cheaper than numbering the rows.
+    const query = withInstances
+      ? sql`with ${noNext ? sql`` : sql`c as materialized (${first}),`} r as materialized (${noNext ? first : rowsOf.body})
+          select s, b, m, i, u, f, null as h, null as uri, null as l, null as t, null as a from r
+          union all
+          select null, null, null, seq, null, null, instance_hash, resource_uri, location, tags, additional_info
+            from usage_instances where seq in (select distinct i from r)`
+      : sql`${rowsOf.head} ${rowsOf.body}`;
     const compiled = query.compile(store.db);
     const rows = store.sqlite
       ? await sqliteRows(store, compiled)
@@ -270,9 +270,17 @@ export async function fetchAggregates(
         : ((await store.db.executeQuery(compiled)).rows as Record<string, unknown>[]).map(
             (r) => Object.values(r) as RawRow,
           );
-    return rows.map(toAggregateRow);
+    if (!withInstances) return rows.map(toAggregateRow);
+    const out: AggregateRow[] = [];
+    for (const r of rows) {
+      if (r[0] !== null) out.push(toAggregateRow(r));
+      else found.set(Number(r[3]), instanceOf(r));
+    }
+    return out;
   };
 
+  /** The instances read with the rows (PostgreSQL) or after them (SQLite), by key. */
+  const found = new Map<number, InstanceRow>();
   const out: AggregateRow[] = [];
   let subs = q.subscriptionSeqs;
   let chunk = 64;
@@ -301,29 +309,39 @@ export async function fetchAggregates(
     i += next.length;
     chunk = Math.min(chunk * 4, 4096);
   }
-  if (q.withInstances && q.groupBy === "instance" && store.dialect !== "postgres")
-    await attachInstances(store, out);
-  return out.sort((a, b) => compareKeys(a.key, b.key)).slice(0, limit);
+  const rows = out.sort((a, b) => compareKeys(a.key, b.key)).slice(0, limit);
+  if (q.withInstances && q.groupBy === "instance") {
+    if (store.dialect !== "postgres") await readInstances(store, rows, found);
+    for (const r of rows) {
+      const i = found.get(r.key[3]);
+      if (i === undefined) continue;
+      r.instance = i;
+      found.delete(r.key[3]);
+    }
+  }
+  return rows;
 }
 
-/** `withInstances` where a second statement costs no round trip: each instance on its first row. */
-async function attachInstances(store: Store, rows: AggregateRow[]): Promise<void> {
-  const first = new Map<number, AggregateRow>();
-  for (const r of rows) if (!first.has(r.key[3])) first.set(r.key[3], r);
-  const seqs = [...first.keys()];
+/** `withInstances` where a second statement costs no round trip (SQLite): the rows' instances, by key. */
+async function readInstances(
+  store: Store,
+  rows: readonly AggregateRow[],
+  found: Map<number, InstanceRow>,
+): Promise<void> {
+  const seqs = [...new Set(rows.map((r) => r.key[3]))];
   for (let i = 0; i < seqs.length; i += 500) {
-    const found = await store.db
+    const read = await store.db
       .selectFrom("usage_instances")
       .select(["seq", "instance_hash", "resource_uri", "location", "tags", "additional_info"])
       .where("seq", "in", seqs.slice(i, i + 500))
       .execute();
-    for (const r of found)
-      first.get(Number(r.seq))!.instance = {
+    for (const r of read)
+      found.set(Number(r.seq), {
         hash: r.instance_hash,
         resourceUri: r.resource_uri,
         location: r.location,
         tags: r.tags,
         additionalInfo: r.additional_info,
-      };
+      });
   }
 }
