@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { type Expression, sql } from "kysely";
 import { ProviderTree } from "../auth/scoping.js";
 import {
   type Charge,
@@ -22,7 +22,7 @@ import { parsePercent } from "../rating/markups.js";
 import { lookupMeter, type MeterCatalogue, meterCatalogue } from "../rating/meters.js";
 import { loadVersions } from "../rating/price-sheets.js";
 import type { Services } from "../services.js";
-import type { Store } from "../storage/database.js";
+import { preparedName, type Store } from "../storage/database.js";
 import { type BillingAccountRow, earlierInvoices, type InvoiceLineRow } from "./repository.js";
 import type { BilledSubscription } from "./resolve.js";
 
@@ -130,25 +130,31 @@ function safe(v: unknown): number | undefined {
  * The daily aggregates a period's invoices need, in one grouped query: usage days from `from` to
  * the period's end, summed over usage reported before `until`, and separately over what was
  * reported before the period began (corrections of earlier periods are computed from both).
- * Subscriptions are filtered in the query when few, else every row is read and filtered here.
+ * Subscriptions are filtered in the query when few or given as a subquery answering their keys,
+ * else every row is read and filtered here.
  */
-async function usageRows(
+export async function usageRows(
   store: Store,
-  seqs: ReadonlySet<number>,
+  seqs: ReadonlySet<number> | Expression<{ seq: number }>,
   from: number,
   period: { start: number; end: number },
   until: number,
 ): Promise<DayRows> {
   const out = new DayRows();
-  if (seqs.size === 0) return out;
-  const list = [...seqs].sort((a, b) => a - b);
-  const few = list.length <= 2000;
-  const subFilter = !few
-    ? sql``
-    : store.dialect === "postgres"
-      ? sql`and subscription_seq = any(${list}::bigint[])`
-      : sql`and subscription_seq in (${sql.join(list.map((s) => sql.lit(s)))})`;
-  const start = sql.lit(period.start);
+  const scoped = !(seqs instanceof Set);
+  if (!scoped && seqs.size === 0) return out;
+  const list = scoped ? [] : [...seqs].sort((a, b) => a - b);
+  const few = scoped || list.length <= 2000;
+  const subFilter = scoped
+    ? sql`and subscription_seq in (${seqs})`
+    : !few
+      ? sql``
+      : store.dialect === "postgres"
+        ? sql`and subscription_seq = any(${list}::bigint[])`
+        : sql`and subscription_seq in (${sql.join(list.map((s) => sql.lit(s)))})`;
+  // Parameters, not literals: with a few subscriptions the statement is a named one on PostgreSQL
+  // (estimates), planned once per connection whatever the window.
+  const start = period.start;
   // SQLite's sums are exact 64-bit integers (read as bigints); PostgreSQL's are numeric, read as text.
   const num = (e: ReturnType<typeof sql>) => (store.dialect === "postgres" ? sql`cast(${e} as text)` : e);
   const q = sql<{ s: number; d: number; m: number; u: string; f: string; ku: string; kf: string }>`
@@ -157,13 +163,14 @@ async function usageRows(
       ${num(sql`sum(case when reported_day < ${start} then q_units else 0 end)`)} as ku,
       ${num(sql`sum(case when reported_day < ${start} then q_frac else 0 end)`)} as kf
     from usage_daily
-    where usage_day >= ${sql.lit(from)} and usage_day < ${sql.lit(period.end)}
-      and reported_day < ${sql.lit(until)} ${subFilter}
+    where usage_day >= ${from} and usage_day < ${period.end}
+      and reported_day < ${until} ${subFilter}
     group by subscription_seq, usage_day, meter_seq`;
   const c = q.compile(store.db);
   const add = (r: unknown[]) => {
     const seq = Number(r[0]);
-    if (few || seqs.has(seq)) out.push(seq, Number(r[1]), Number(r[2]), r[3], r[4], r[5], r[6]);
+    if (few || (seqs as ReadonlySet<number>).has(seq))
+      out.push(seq, Number(r[1]), Number(r[2]), r[3], r[4], r[5], r[6]);
   };
   if (store.sqlite) {
     // Iterated, not read whole: each row array is garbage at once.
@@ -176,7 +183,12 @@ async function usageRows(
     });
   } else if (store.pool) {
     const rows = (
-      await store.pool.query({ text: c.sql, values: c.parameters as unknown[], rowMode: "array" })
+      await (few ? store.namedPool! : store.pool).query({
+        ...(few ? { name: preparedName(c.sql) } : {}),
+        text: c.sql,
+        values: c.parameters as unknown[],
+        rowMode: "array",
+      })
     ).rows as unknown[][];
     for (const r of rows) add(r);
   } else {
@@ -298,6 +310,8 @@ export interface ComputeOptions {
   book?: PriceBook;
   /** Where corrections may start (`correctionStart`), when the caller looked it up already. */
   from?: number;
+  /** The usage rows (`usageRows` from `from` to the period's end, reported before `reportedUntil`), when the caller has read them. */
+  rows?: DayRows;
   /** The earlier invoices (`earlierInvoices` from `from`), when the caller reads them (or has read them) already. */
   before?: Awaited<ReturnType<typeof earlierInvoices>> | ReturnType<typeof earlierInvoices>;
 }
@@ -320,6 +334,35 @@ export async function correctionStart(store: Store, period: string, until: numbe
     (m, t) => (t === null || t === undefined ? m : Math.min(m, periodBounds(monthOf(Number(t))).start)),
     p.start,
   );
+}
+
+const recentStarts = new WeakMap<Store, Map<string, { until: number; start: Promise<number> }>>();
+
+/**
+ * `correctionStart` for an estimate, reused for a few seconds (as the price book is) while the
+ * closed watermark `asOf` stays: usage reported later is not in the estimate yet, so only a
+ * backdated price sheet published since can make it stale, for those few seconds.
+ */
+export function recentCorrectionStart(
+  store: Store,
+  period: string,
+  asOf: number,
+  now: number,
+  ttlMs = 5_000,
+): Promise<number> {
+  let cache = recentStarts.get(store);
+  if (!cache) {
+    cache = new Map();
+    recentStarts.set(store, cache);
+  }
+  const key = `${period}|${asOf}`;
+  const hit = cache.get(key);
+  if (hit && hit.until > now) return hit.start;
+  if (cache.size >= 64) cache.clear();
+  const start = correctionStart(store, period, now);
+  cache.set(key, { until: now + ttlMs, start });
+  start.catch(() => cache.delete(key));
+  return start;
 }
 
 const lineDescription = (kind: InvoiceLineKind, meterName: string, c: ComputedLine): string => {
@@ -388,7 +431,7 @@ export async function readInputs(
   const seqs = new Set(work.flatMap((w) => w.subscriptions.map((s) => s.seq)));
   const ids = work.map((w) => w.account.id);
   const [rows, book, before] = await Promise.all([
-    usageRows(deps.store, seqs, from, p, until),
+    opts.rows ?? usageRows(deps.store, seqs, from, p, until),
     opts.book ?? PriceBook.load(deps.store),
     opts.before ??
       (from < p.start

@@ -22,7 +22,7 @@ export function billingDocumentSource(svc: Services): BillingDocumentSource {
     reportedFrom: number,
     reportedTo: number,
   ): Promise<BillingDocument<D>> => {
-    const subs = await subscriptionsOfAccount(svc.store.db, reach.account, undefined, reach.parts);
+    const subs = await subscriptionsOfAccount(svc.store, reach.account, undefined, reach.parts);
     return {
       account: toAccountView(reach.account),
       document,

@@ -17,8 +17,9 @@ import {
   type AccountWork,
   type ComputedInvoice,
   computeInvoices,
-  correctionStart,
   PriceBook,
+  recentCorrectionStart,
+  usageRows,
 } from "./compute.js";
 import {
   type BillingAccountRow,
@@ -32,7 +33,12 @@ import {
   linesOfInvoice,
   nextInvoiceNumber,
 } from "./repository.js";
-import { recentHierarchy, subscriptionsOfAccount } from "./resolve.js";
+import {
+  billedSubscriptionsQuery,
+  hierarchyFor,
+  recentHierarchy,
+  subscriptionsOfAccount,
+} from "./resolve.js";
 
 export type Deps = Pick<Services, "store" | "clock" | "catalog" | "logger" | "metrics" | "config">;
 
@@ -355,7 +361,7 @@ export async function closePeriod(
   const prev = monthOf(periodBounds(period).start - 1);
   if (prev >= account.first_period && !(await invoiceOfPeriod(deps.store.db, account.id, prev)))
     throw conflict(`close ${prev} first: periods are closed in order`);
-  const work: AccountWork = { account, subscriptions: await subscriptionsOfAccount(deps.store.db, account) };
+  const work: AccountWork = { account, subscriptions: await subscriptionsOfAccount(deps.store, account) };
   const [computed] = await computeInvoices(deps, [work], period, { reportedUntil: periodBounds(period).end });
   const inserted = await writeInvoices(deps, actor, [computed!], now, hooks);
   const invoice = (await invoiceOfPeriod(deps.store.db, account.id, period))!;
@@ -490,6 +496,9 @@ async function linesByInvoice(db: Kysely<DB>, ids: readonly string[]) {
   return out;
 }
 
+/** The closed watermark an estimate last saw, per store: the next one reads its usage as of it at once. */
+const lastAsOf = new WeakMap<object, number>();
+
 /**
  * The open period's charges so far, computed by the same code as a close over the usage reported
  * (and rolled up) until now: an estimate, never an invoice.
@@ -497,28 +506,43 @@ async function linesByInvoice(db: Kysely<DB>, ids: readonly string[]) {
 export async function estimate(deps: Deps, reach: Reach): Promise<EstimateView> {
   const now = deps.clock.now();
   const period = monthOf(now);
+  const p = periodBounds(period);
   const { account } = reach;
-  // Everything that does not depend on something else is read at once.
-  const start = correctionStart(deps.store, period, now);
-  // Earlier invoices are read while the usage is (both need only the correction start).
-  const before = start.then((from) =>
-    from < periodBounds(period).start
-      ? earlierInvoices(deps.store.db, [account.id], period, monthOf(from))
-      : { periods: [], lines: [] },
-  );
-  before.catch(() => undefined); // awaited with the usage; not unhandled if a read below fails first
-  const [asOf, subscriptions, book, from] = await Promise.all([
+  const db = deps.store.db;
+  const hierarchy = recentHierarchy(db, now);
+  /**
+   * The usage (its subscriptions as a subquery) and the earlier invoices that corrections need,
+   * as of a closed watermark: started with the last one seen, at once with the reads below, and
+   * read again in the rare case (once an hour) that the watermark has moved since.
+   */
+  const read = async (asOf: number) => {
+    const from = await recentCorrectionStart(deps.store, period, asOf, now);
+    const scope = db
+      .selectFrom(
+        billedSubscriptionsQuery(db, account, await hierarchyFor(db, account, await hierarchy)).as("b"),
+      )
+      .select("b.seq");
+    const [rows, before] = await Promise.all([
+      usageRows(deps.store, scope, from, p, Math.min(asOf, p.end)),
+      from < p.start ? earlierInvoices(db, [account.id], period, monthOf(from)) : { periods: [], lines: [] },
+    ]);
+    return { from, rows, before };
+  };
+  const seen = lastAsOf.get(deps.store);
+  let usage = seen === undefined ? undefined : read(seen);
+  usage?.catch(() => undefined); // awaited below, or dropped when the watermark has moved
+  const [asOf, subscriptions, book] = await Promise.all([
     closedUntil(deps, now),
-    recentHierarchy(deps.store.db, now).then((h) => subscriptionsOfAccount(deps.store.db, account, h)),
+    hierarchy.then((h) => subscriptionsOfAccount(deps.store, account, h)),
     PriceBook.recent(deps.store, now),
-    start,
   ]);
+  if (seen === undefined || asOf > seen) lastAsOf.set(deps.store, asOf);
+  if (asOf !== seen) usage = read(asOf);
   const cat = book.cat;
   const [c] = await computeInvoices(deps, [{ account, subscriptions }], period, {
     reportedUntil: asOf,
     book,
-    from,
-    before,
+    ...(await usage!),
   });
   const { invoice, lines } = rowsOf(c!, "estimate", now);
   const v = visible(
@@ -530,7 +554,6 @@ export async function estimate(deps: Deps, reach: Reach): Promise<EstimateView> 
     { reach, cat },
     deps,
   );
-  const p = periodBounds(period);
   return {
     billingAccountId: account.id,
     period,

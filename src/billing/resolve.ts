@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import { ProviderTree } from "../auth/scoping.js";
+import { executePrepared, type Store } from "../storage/database.js";
 import type { DB } from "../storage/schema.js";
 import type { Part } from "./access.js";
 import {
@@ -141,48 +142,85 @@ export function recentHierarchy(db: Kysely<DB>, now: number, ttlMs = 5_000): Pro
 }
 
 /**
- * Every subscription one account bills (deleted ones too: their usage is still billed), in one
- * query: its explicit assignments, and the unassigned subscriptions of its directory (customer) or
- * of its provider's subtree (reseller) that no nearer reseller account takes.
+ * The providers whose unassigned subscriptions an account bills by the rule (2–3 above): for a
+ * reseller, those of its subtree that no nearer reseller account takes; for a customer, those no
+ * reseller account takes (`exclude`); an enrollment bills only its assignments.
  */
-export async function subscriptionsOfAccount(
+function providerFilter(
+  account: BillingAccountRow,
+  h: Hierarchy | undefined,
+): { include: string[] } | { exclude: string[] } | undefined {
+  if (account.kind === "reseller")
+    return {
+      include: h!.tree
+        .descendants(account.provider_id!)
+        .filter((p) => resellerOf(h!.tree, h!.resellers, p)?.id === account.id),
+    };
+  if (account.kind === "customer")
+    return { exclude: [...h!.resellers.values()].flatMap((r) => h!.tree.descendants(r.provider_id!)) };
+  return undefined;
+}
+
+/**
+ * The statement answering the subscriptions one account bills: its explicit assignments, and
+ * the unassigned subscriptions of its directory (customer) or of its provider's subtree
+ * (reseller) that no nearer reseller account takes. `subscriptionsOfAccount` reads it; an
+ * estimate uses it as a subquery of its usage read.
+ */
+export function billedSubscriptionsQuery(
   db: Kysely<DB>,
   account: BillingAccountRow,
-  hierarchy?: Hierarchy,
+  h: Hierarchy | undefined,
   parts: readonly Part[] | null = null,
-): Promise<BilledSubscription[]> {
-  const h = account.kind === "enrollment" ? undefined : (hierarchy ?? (await loadHierarchy(db)));
+) {
   const explicit = db
     .selectFrom("billing_assignments as a")
     .innerJoin("subscriptions as s", "s.id", "a.subscription_id")
     .select(subColumns.map((c) => `s.${c}` as const))
-    .select(["a.department_id", "a.account_id", sql<number>`1`.as("assigned")])
+    .select(["a.department_id", "a.account_id"])
     .where("a.billing_account_id", "=", account.id)
     .where(inParts(parts, "a.department_id", "a.account_id"));
+  const providers = providerFilter(account, h);
+  if (providers === undefined) return explicit;
   let implicit = db
     .selectFrom("subscriptions as s")
     .leftJoin("billing_assignments as a", "a.subscription_id", "s.id")
     .select(subColumns.map((c) => `s.${c}` as const))
-    .select(["a.department_id", "a.account_id", sql<number>`0`.as("assigned")])
+    .select(["a.department_id", "a.account_id"])
     .where("a.subscription_id", "is", null);
   if (account.kind === "customer") implicit = implicit.where("s.directory_id", "=", account.directory_id!);
-  else if (account.kind === "reseller")
-    implicit = implicit.where("s.provider_id", "in", h!.tree.descendants(account.provider_id!));
+  if ("include" in providers)
+    implicit =
+      providers.include.length === 0
+        ? implicit.where(sql<boolean>`false`)
+        : implicit.where("s.provider_id", "in", providers.include);
+  else if (providers.exclude.length > 0)
+    implicit = implicit.where("s.provider_id", "not in", providers.exclude);
+  return explicit.unionAll(implicit);
+}
+
+/** The hierarchy an account's resolution needs (none for an enrollment). */
+export const hierarchyFor = async (db: Kysely<DB>, account: BillingAccountRow, hierarchy?: Hierarchy) =>
+  account.kind === "enrollment" ? undefined : (hierarchy ?? (await loadHierarchy(db)));
+
+/**
+ * Every subscription one account bills (deleted ones too: their usage is still billed), in one
+ * query (`billedSubscriptionsQuery`), by id.
+ */
+export async function subscriptionsOfAccount(
+  store: Store,
+  account: BillingAccountRow,
+  hierarchy?: Hierarchy,
+  parts: readonly Part[] | null = null,
+): Promise<BilledSubscription[]> {
+  const h = await hierarchyFor(store.db, account, hierarchy);
   const [rows, centers] = await Promise.all([
-    account.kind === "enrollment" ? explicit.execute() : explicit.unionAll(implicit).execute(),
-    account.kind === "enrollment" ? costCenters(db, account.id) : undefined,
+    // A named statement on PostgreSQL: estimates ask this many times a second, and its planning
+    // costs more than its execution.
+    executePrepared(store, billedSubscriptionsQuery(store.db, account, h, parts)),
+    account.kind === "enrollment" ? costCenters(store.db, account.id) : undefined,
   ]);
-  const out: BilledSubscription[] = [];
-  for (const r of rows) {
-    if (Number(r.assigned) === 1) {
-      out.push(billed(r, r, centers));
-      continue;
-    }
-    const nearest = h!.resellers.size ? resellerOf(h!.tree, h!.resellers, r.provider_id) : undefined;
-    if (account.kind === "customer" ? nearest === undefined : nearest?.id === account.id)
-      out.push(billed(r, undefined));
-  }
-  return out.sort((a, b) => (a.id < b.id ? -1 : 1));
+  return rows.map((r) => billed(r, r, centers)).sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
 /** Every subscription resolved at once (the monthly run): by account, and the unbilled ones. */

@@ -23,6 +23,14 @@ export interface Store {
   readonly sqlite: SQLite.Database | undefined;
   /** The pg pool (PostgreSQL only). */
   readonly pool: pg.Pool | undefined;
+  /**
+   * PostgreSQL only: the connections named statements run on (`preparedName`): the hot reads
+   * (usage pages, estimates), each parsed and planned once per connection. Their sessions use
+   * generic plans (`plan_cache_mode`), else every execution would be planned again; statements
+   * whose plan depends on their values stay on `pool`. Idle connections are kept, with their
+   * statements, for a few minutes.
+   */
+  readonly namedPool: pg.Pool | undefined;
   close(): Promise<void>;
 }
 
@@ -102,11 +110,22 @@ export async function executePrepared<R>(store: Store, q: Compilable<R>): Promis
   const c = q.compile();
   if (!store.pool) return (await store.db.executeQuery(c)).rows;
   try {
-    const r = await store.pool.query({ name: preparedName(c.sql), text: c.sql, values: [...c.parameters] });
+    const r = await store.namedPool!.query({
+      name: preparedName(c.sql),
+      text: c.sql,
+      values: [...c.parameters],
+    });
     return r.rows as R[];
   } catch (e) {
     throw translateDbError(e);
   }
+}
+
+/** A PostgreSQL URL with session settings added to its own `options` (which pg lets win over the config's). */
+function withOptions(url: string, settings: readonly string[]): string {
+  const u = new URL(url);
+  u.searchParams.set("options", [u.searchParams.get("options"), ...settings].filter(Boolean).join(" "));
+  return u.toString();
 }
 
 export async function openStore(opts: StoreOptions): Promise<Store> {
@@ -120,6 +139,15 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       types: pgTypes,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
+    const namedPool = new pg.Pool({
+      connectionString: withOptions(opts.url, [
+        ...(schema ? [`-c search_path=${schema}`] : []),
+        "-c plan_cache_mode=force_generic_plan",
+      ]),
+      max: opts.poolSize ?? 10,
+      idleTimeoutMillis: 300_000,
+      types: pgTypes,
+    });
     if (schema) await pool.query(`create schema if not exists ${schema}`);
     const db = new Kysely<DB>({
       dialect: translatingDialect(new PostgresDialect({ pool }), { immediateBegin: false }),
@@ -129,7 +157,11 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       dialect: "postgres",
       sqlite: undefined,
       pool,
-      close: () => db.destroy(),
+      namedPool,
+      close: async () => {
+        await db.destroy();
+        await namedPool.end();
+      },
     };
   }
   const path = sqlitePath(opts.url);
@@ -153,6 +185,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     dialect: "sqlite",
     sqlite,
     pool: undefined,
+    namedPool: undefined,
     close: () => db.destroy(),
   };
 }

@@ -153,7 +153,7 @@ async function sqliteRows(store: Store, c: CompiledQuery): Promise<RawRow[]> {
  */
 async function pgRows(store: Store, c: CompiledQuery): Promise<RawRow[]> {
   try {
-    const r = await store.pool!.query<RawRow>({
+    const r = await store.namedPool!.query<RawRow>({
       name: preparedName(c.sql),
       text: c.sql,
       values: c.parameters as unknown[],

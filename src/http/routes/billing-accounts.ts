@@ -314,7 +314,7 @@ export function registerBillingAccounts(app: App, svc: Services): void {
     async (req) => {
       const reach = await reachAccount(svc, principalOf(req), req.params.id, "billing/read", "billing/read");
       const after = req.query.cursor ? decodeCursor(req.query.cursor, ["string"])[0] : "";
-      const subs = (await subscriptionsOfAccount(svc.store.db, reach.account, undefined, reach.parts)).filter(
+      const subs = (await subscriptionsOfAccount(svc.store, reach.account, undefined, reach.parts)).filter(
         (s) => s.id > after,
       );
       return toPage(
