@@ -435,7 +435,7 @@ export async function readInputs(
     opts.book ?? PriceBook.load(deps.store),
     opts.before ??
       (from < p.start
-        ? earlierInvoices(deps.store.db, ids, period, monthOf(from))
+        ? earlierInvoices(deps.store, ids, period, monthOf(from))
         : { periods: [], lines: [] }),
   ]);
   return { work, period, rows, book, before };
