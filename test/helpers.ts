@@ -110,3 +110,23 @@ export async function openTestApp(
 }
 
 export const guid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
+
+/**
+ * The operator's calls to a test app (given lazily: apps are opened in `beforeAll`): `req`
+ * answers the reply; `ok` its JSON (undefined for 204), throwing with the body on any status ≥ 300.
+ */
+export function operatorCalls(test: () => TestApp) {
+  const req = (method: string, url: string, body?: unknown) =>
+    test().app.inject({
+      method: method as "GET",
+      url,
+      headers: test().op,
+      ...(body ? { payload: body as object } : {}),
+    });
+  const ok = async (method: string, url: string, body?: unknown) => {
+    const r = await req(method, url, body);
+    if (r.statusCode >= 300) throw new Error(`${method} ${url}: ${r.statusCode} ${r.body}`);
+    return r.statusCode === 204 ? undefined : r.json();
+  };
+  return { req, ok };
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveAll } from "../../src/billing/resolve.js";
 import { ManualClock } from "../../src/clock.js";
-import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
+import { DIALECTS, guid, openTestApp, operatorCalls, type TestApp } from "../helpers.js";
 import { H, VM_BASE } from "../usage-helpers.js";
 
 /**
@@ -15,16 +15,7 @@ describe.each(DIALECTS)("billing resolution with nested resellers on %s", (diale
   let t: TestApp;
   const [d0, d1] = [guid(0x701), guid(0x702)];
   const s = Array.from({ length: 8 }, (_, i) => guid(0x710 + i));
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await t.app.inject({
-      method: method as "GET",
-      url,
-      headers: t.op,
-      ...(body ? { payload: body as object } : {}),
-    });
-    if (r.statusCode >= 300) throw new Error(`${method} ${url}: ${r.statusCode} ${r.body}`);
-    return r.statusCode === 204 ? undefined : r.json();
-  };
+  const { ok } = operatorCalls(() => t);
   // Where each subscription is, and the account that must bill it (null: unbilled).
   const layout: [sub: string, dir: string, provider: string, billedBy: string | null][] = [
     [s[0]!, d0, "operator", "c0"],

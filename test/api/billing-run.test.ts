@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeAllPeriods, finalizeDue, startBillingLoop } from "../../src/billing/run.js";
 import { ManualClock } from "../../src/clock.js";
-import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
+import { DIALECTS, guid, openTestApp, operatorCalls, type TestApp } from "../helpers.js";
 import { BLOB_CAPACITY, H, VM_BASE } from "../usage-helpers.js";
 
 /**
@@ -17,18 +17,7 @@ describe.each(DIALECTS)("billing accounts and the monthly run on %s", (dialect) 
   const dirs = [guid(0x601), guid(0x602), guid(0x603), guid(0x604)];
   const subs = [guid(0x611), guid(0x612), guid(0x613), guid(0x614), guid(0x615)];
   const clock = () => t.clock as ManualClock;
-  const req = async (method: string, url: string, body?: unknown) =>
-    t.app.inject({
-      method: method as "GET",
-      url,
-      headers: t.op,
-      ...(body ? { payload: body as object } : {}),
-    });
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await req(method, url, body);
-    if (r.statusCode >= 300) throw new Error(`${method} ${url}: ${r.statusCode} ${r.body}`);
-    return r.statusCode === 204 ? undefined : r.json();
-  };
+  const { req, ok } = operatorCalls(() => t);
 
   beforeAll(async () => {
     t = await openTestApp(dialect, { clock: new ManualClock(Date.UTC(2026, 11, 5, 12)) });

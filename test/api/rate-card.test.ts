@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { buildApp } from "../../src/http/app.js";
 import type { App } from "../../src/http/types.js";
-import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
+import { DIALECTS, guid, openTestApp, operatorCalls, type TestApp } from "../helpers.js";
 import { BLOB_CAPACITY, STATIC_IP, VM_BASE } from "../usage-helpers.js";
 
 const NOW = Date.UTC(2026, 10, 20, 12);
@@ -35,16 +35,7 @@ describe.each(DIALECTS)("RateCard API on %s", (dialect) => {
       url,
       headers: who === "operator" ? t.op : who === "none" ? {} : { authorization: `Bearer ${tokens[who]}` },
     });
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await t.app.inject({
-      method: method as "GET",
-      url,
-      headers: t.op,
-      ...(body ? { payload: body as object } : {}),
-    });
-    if (r.statusCode >= 300) throw new Error(`${method} ${url}: ${r.statusCode} ${r.body}`);
-    return r.json();
-  };
+  const { ok } = operatorCalls(() => t);
 
   beforeAll(async () => {
     t = await openTestApp(dialect, { clock: new ManualClock(NOW) });

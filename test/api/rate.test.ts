@@ -3,7 +3,7 @@ import { ManualClock } from "../../src/clock.js";
 import { meterCatalogue } from "../../src/rating/meters.js";
 import { loadVersions } from "../../src/rating/price-sheets.js";
 import { ratePeriod } from "../../src/rating/rate.js";
-import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
+import { DIALECTS, guid, openTestApp, operatorCalls, type TestApp } from "../helpers.js";
 import { BLOB_CAPACITY, DISK_BYTES, H, STATIC_IP, VM_BASE } from "../usage-helpers.js";
 
 /**
@@ -190,16 +190,7 @@ describe.each(DIALECTS)("charge previews over a month of usage on %s", (dialect)
       headers: who === "operator" ? t.op : { authorization: `Bearer ${tokens[who]}` },
       payload: body as object,
     });
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await t.app.inject({
-      method: method as "GET",
-      url,
-      headers: t.op,
-      ...(body ? { payload: body as object } : {}),
-    });
-    if (r.statusCode >= 300) throw new Error(`${method} ${url}: ${r.statusCode} ${r.body}`);
-    return r.json();
-  };
+  const { ok } = operatorCalls(() => t);
   const sheet = (s: Record<string, Tiers>) =>
     Object.entries(s).map(([meterId, p]) => ({
       meterId,
