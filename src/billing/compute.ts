@@ -434,9 +434,7 @@ export async function readInputs(
     opts.rows ?? usageRows(deps.store, seqs, from, p, until),
     opts.book ?? PriceBook.load(deps.store),
     opts.before ??
-      (from < p.start
-        ? earlierInvoices(deps.store, ids, period, monthOf(from))
-        : { periods: [], lines: [] }),
+      (from < p.start ? earlierInvoices(deps.store, ids, period, monthOf(from)) : { periods: [], lines: [] }),
   ]);
   return { work, period, rows, book, before };
 }

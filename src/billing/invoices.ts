@@ -524,7 +524,9 @@ export async function estimate(deps: Deps, reach: Reach): Promise<EstimateView> 
       .select("b.seq");
     const [rows, before] = await Promise.all([
       usageRows(deps.store, scope, from, p, Math.min(asOf, p.end)),
-      from < p.start ? earlierInvoices(deps.store, [account.id], period, monthOf(from)) : { periods: [], lines: [] },
+      from < p.start
+        ? earlierInvoices(deps.store, [account.id], period, monthOf(from))
+        : { periods: [], lines: [] },
     ]);
     return { from, rows, before };
   };
