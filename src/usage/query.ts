@@ -61,14 +61,7 @@ export interface InstanceRow {
 }
 
 /** A row as the driver answers it (SQLite; PostgreSQL answers packed rows, `unpackRows`). */
-type RawRow = [
-  s: number,
-  b: number,
-  m: number,
-  i: number,
-  u: string,
-  f: string,
-];
+type RawRow = [s: number, b: number, m: number, i: number, u: string, f: string];
 
 const toAggregateRow = (r: RawRow): AggregateRow => ({
   key: [Number(r[0]), Number(r[1]), Number(r[2]), Number(r[3])],
@@ -305,13 +298,15 @@ export async function fetchAggregates(
   let chunk = 64;
   let i = 0;
   if (after !== null && q.subscriptionWindow !== undefined && store.dialect === "postgres") {
-    const inWindow = sql`subscription_seq = any(array(${q.subscriptionWindow}))`;
+    const window = sql`array(${q.subscriptionWindow})`;
     out.push(
       ...(await run(
-        sql`subscription_seq = ${after[0]} and ${inWindow}`,
+        // The cursor's subscription: one index range, the window only a condition checked once
+        // (as an index key, `any` would search the index once for each of the window's keys).
+        sql`subscription_seq = ${after[0]} and cast(${after[0]} as bigint) = any(${window})`,
         after,
         limit,
-        sql`subscription_seq > ${after[0]} and ${inWindow}`,
+        sql`subscription_seq > ${after[0]} and subscription_seq = any(${window})`,
       )),
     );
     subs = [];
