@@ -11,7 +11,7 @@ import { formatQuantity, joinQuantity } from "../domain/quantity.js";
 import { toIso } from "../domain/time.js";
 import type { Services } from "../services.js";
 import type { DB } from "../storage/schema.js";
-import { type AggregateRow, fetchAggregates, type RowKey } from "../usage/query.js";
+import { type AggregateRow, fetchAggregates, instancesOfRows, type RowKey } from "../usage/query.js";
 import { subscriptionSeqs } from "../usage/scope.js";
 import type { RegistrationRow } from "./repository.js";
 
@@ -44,32 +44,6 @@ export interface ForwardedRecord {
 const PAGE = 5_000;
 /** Well below a hub's default 16 MiB body limit, whatever the tags weigh. */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
-
-interface Instance {
-  hash: string;
-  resourceUri: string;
-  location: string | null;
-  tags: string | null;
-}
-
-async function instancesOf(db: Kysely<DB>, seqs: number[]): Promise<Map<number, Instance>> {
-  const out = new Map<number, Instance>();
-  for (let i = 0; i < seqs.length; i += 500) {
-    const rows = await db
-      .selectFrom("usage_instances")
-      .select(["seq", "instance_hash", "resource_uri", "location", "tags"])
-      .where("seq", "in", seqs.slice(i, i + 500))
-      .execute();
-    for (const r of rows)
-      out.set(Number(r.seq), {
-        hash: r.instance_hash,
-        resourceUri: r.resource_uri,
-        location: r.location,
-        tags: r.tags,
-      });
-  }
-  return out;
-}
 
 async function subscriptionsOf(db: Kysely<DB>, seqs: number[]) {
   const out = new Map<number, { id: string; directoryId: string }>();
@@ -104,6 +78,7 @@ export async function forwardedRecords(
     to: windowStart + WINDOW,
     subscriptionSeqs: seqs,
     groupBy: "instance" as const,
+    withInstances: true,
   };
   const out: ForwardedRecord[] = [];
   let after: RowKey | null = null;
@@ -112,7 +87,7 @@ export async function forwardedRecords(
     if (rows.length === 0) break;
     after = rows.at(-1)!.key;
     const subs = await subscriptionsOf(deps.store.db, [...new Set(rows.map((r) => r.key[0]))]);
-    const instances = await instancesOf(deps.store.db, [...new Set(rows.map((r) => r.key[3]))]);
+    const instances = instancesOfRows(rows);
     for (const r of rows) {
       const [s, usageHour, m, i] = r.key;
       const sub = subs.get(s);

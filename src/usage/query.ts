@@ -248,51 +248,37 @@ export async function fetchAggregates(
       return head.length < n ? [...head, ...(await run(next, null, n - head.length))] : head;
     }
     const first = part(subs, cursor, sql`${n}`);
-    const withInstances = q.withInstances && q.groupBy === "instance";
-    const rowsOf = noNext
-      ? { head: sql``, body: first }
-      : {
-          head: sql`with c as materialized (${first})`,
-          body: sql`select * from c union all
-              select * from (${part(next, null, sql`(${n} - (select count(*) from c))`)}) as p`,
-        };
-    if (store.dialect === "postgres" && store.namedPool) {
-      // The rows come back as one text value (`s,b,m,i,u,f;…`) rather than a row each: the driver
-      // then makes one string, not six per row (its parsing was a third of a page's time in
-      // the node process, and most of its garbage). The page's instances come along as JSON,
-      // looked up by key once per distinct instance.
-      const rowsCte = noNext
-        ? sql`with r as materialized (${first})`
-        : sql`with c as materialized (${first}), r as materialized (${rowsOf.body})`;
-      const instances = withInstances
+    if (store.dialect === "sqlite")
+      return (await sqliteRows(store, first.compile(store.db))).map(toAggregateRow);
+    // PostgreSQL: the rows come back as one text value (`s,b,m,i,u,f;…`) rather than a row each:
+    // the driver then makes one string, not six per row (its parsing was a third of a page's
+    // time in the node process, and most of its garbage). The page's instances come along as
+    // JSON, looked up by key once per distinct instance.
+    const rowsCte = noNext
+      ? sql`with r as materialized (${first})`
+      : sql`with c as materialized (${first}), r as materialized (select * from c union all
+          select * from (${part(next, null, sql`(${n} - (select count(*) from c))`)}) as p)`;
+    const instances =
+      q.withInstances && q.groupBy === "instance"
         ? sql`(select json_agg(json_build_array(seq, instance_hash, resource_uri, location, tags, additional_info))
             from usage_instances where seq in (select distinct i from r))`
         : sql`null`;
-      const c =
-        sql`${rowsCte} select (select string_agg(concat_ws(',', s, b, m, i, u, f), ';') from r) as rows,
-          ${instances} as instances`.compile(store.db);
-      const [packed, inst] = (await pgRows(store, c))[0] as unknown as [string | null, unknown[][] | null];
-      for (const x of inst ?? [])
-        found.set(Number(x[0]), {
-          hash: x[1] as string,
-          resourceUri: x[2] as string,
-          location: (x[3] as string | null) ?? null,
-          tags: (x[4] as string | null) ?? null,
-          additionalInfo: (x[5] as string | null) ?? null,
-        });
-      return packed === null ? [] : unpackRows(packed);
-    }
-    const compiled = sql`${rowsOf.head} ${rowsOf.body}`.compile(store.db);
-    const rows = store.sqlite
-      ? await sqliteRows(store, compiled)
-      : ((await store.db.executeQuery(compiled)).rows as Record<string, unknown>[]).map(
-          (r) => Object.values(r) as RawRow,
-        );
-    return rows.map(toAggregateRow);
+    const c = sql`${rowsCte} select (select string_agg(concat_ws(',', s, b, m, i, u, f), ';') from r) as rows,
+        ${instances} as instances`.compile(store.db);
+    const [packed, inst] = (await pgRows(store, c))[0] as unknown as [string | null, unknown[][] | null];
+    for (const x of inst ?? [])
+      found.set(Number(x[0]), {
+        hash: x[1] as string,
+        resourceUri: x[2] as string,
+        location: (x[3] as string | null) ?? null,
+        tags: (x[4] as string | null) ?? null,
+        additionalInfo: (x[5] as string | null) ?? null,
+      });
+    return packed === null ? [] : unpackRows(packed);
   };
 
-  /** The instances read with the rows (PostgreSQL) or after them (SQLite), by key. */
-  const found = new Map<number, InstanceRow>();
+  /** The instances read with the rows (PostgreSQL), by key; on SQLite read after them. */
+  let found = new Map<number, InstanceRow>();
   const out: AggregateRow[] = [];
   let subs = q.subscriptionSeqs;
   let chunk = 64;
@@ -325,7 +311,11 @@ export async function fetchAggregates(
   }
   const rows = out.sort((a, b) => compareKeys(a.key, b.key)).slice(0, limit);
   if (q.withInstances && q.groupBy === "instance") {
-    if (store.dialect !== "postgres") await readInstances(store, rows, found);
+    if (store.dialect === "sqlite")
+      found = await instancesBySeq(
+        store,
+        rows.map((r) => r.key[3]),
+      );
     for (const r of rows) {
       const i = found.get(r.key[3]);
       if (i === undefined) continue;
@@ -336,21 +326,21 @@ export async function fetchAggregates(
   return rows;
 }
 
-/** `withInstances` where a second statement costs no round trip (SQLite): the rows' instances, by key. */
-async function readInstances(
+/** Resource instances by internal key, read 500 keys a statement. */
+export async function instancesBySeq(
   store: Store,
-  rows: readonly AggregateRow[],
-  found: Map<number, InstanceRow>,
-): Promise<void> {
-  const seqs = [...new Set(rows.map((r) => r.key[3]))];
-  for (let i = 0; i < seqs.length; i += 500) {
+  seqs: Iterable<number>,
+): Promise<Map<number, InstanceRow>> {
+  const out = new Map<number, InstanceRow>();
+  const wanted = [...new Set(seqs)];
+  for (let i = 0; i < wanted.length; i += 500) {
     const read = await store.db
       .selectFrom("usage_instances")
       .select(["seq", "instance_hash", "resource_uri", "location", "tags", "additional_info"])
-      .where("seq", "in", seqs.slice(i, i + 500))
+      .where("seq", "in", wanted.slice(i, i + 500))
       .execute();
     for (const r of read)
-      found.set(Number(r.seq), {
+      out.set(Number(r.seq), {
         hash: r.instance_hash,
         resourceUri: r.resource_uri,
         location: r.location,
@@ -358,4 +348,12 @@ async function readInstances(
         additionalInfo: r.additional_info,
       });
   }
+  return out;
+}
+
+/** The instances a `withInstances` answer carries, by key (each on the first row of its instance). */
+export function instancesOfRows(rows: readonly AggregateRow[]): Map<number, InstanceRow> {
+  const out = new Map<number, InstanceRow>();
+  for (const r of rows) if (r.instance !== undefined) out.set(r.key[3], r.instance);
+  return out;
 }

@@ -13,6 +13,7 @@ import {
   fetchAggregates,
   type Granularity,
   type GroupBy,
+  instancesOfRows,
   type RowKey,
   type TimeBasis,
 } from "./query.js";
@@ -85,19 +86,8 @@ export async function toItems(
   withInstance: boolean,
 ): Promise<UsageItem[]> {
   const subIds = await deps.catalog.subscriptionIds(rows.map((r) => r.key[0]));
-  const instances = new Map<
-    number,
-    { resource_uri: string; location: string | null; tags: string | null; additional_info: string | null }
-  >();
-  const instanceSeqs = [...new Set(rows.map((r) => r.key[3]).filter((i) => i >= 0))];
-  for (let i = 0; withInstance && i < instanceSeqs.length; i += 500) {
-    const found = await deps.store.db
-      .selectFrom("usage_instances")
-      .select(["seq", "resource_uri", "location", "tags", "additional_info"])
-      .where("seq", "in", instanceSeqs.slice(i, i + 500))
-      .execute();
-    for (const r of found) instances.set(Number(r.seq), r);
-  }
+  // The rows were read `withInstances`: each instance rides on its first row.
+  const instances = instancesOfRows(rows);
   const size = granularity === "hourly" ? HOUR : DAY;
   const items: UsageItem[] = [];
   for (const r of rows) {
@@ -113,10 +103,10 @@ export async function toItems(
     if (withInstance) {
       const inst = instances.get(i);
       item.instance = {
-        resourceUri: inst?.resource_uri ?? "",
+        resourceUri: inst?.resourceUri ?? "",
         location: inst?.location ?? null,
         tags: inst?.tags ? (JSON.parse(inst.tags) as Record<string, string>) : null,
-        additionalInfo: inst?.additional_info ? JSON.parse(inst.additional_info) : null,
+        additionalInfo: inst?.additionalInfo ? JSON.parse(inst.additionalInfo) : null,
       };
     }
     items.push(item);
@@ -183,6 +173,7 @@ export async function queryUsage(
     to: p.to,
     subscriptionSeqs: seqs,
     groupBy: p.groupBy,
+    withInstances: p.groupBy === "instance",
     ...(meterSeq !== undefined ? { meterSeq } : {}),
   };
   if (p.basis === "reported") await noteAnswered(deps.store.db, p.from);
