@@ -22,7 +22,7 @@ import { parsePercent } from "../rating/markups.js";
 import { lookupMeter, type MeterCatalogue, meterCatalogue } from "../rating/meters.js";
 import { loadVersions } from "../rating/price-sheets.js";
 import type { Services } from "../services.js";
-import { preparedName, type Store } from "../storage/database.js";
+import { queryNamed, type Store } from "../storage/database.js";
 import { type BillingAccountRow, earlierInvoices, type InvoiceLineRow } from "./repository.js";
 import type { BilledSubscription } from "./resolve.js";
 
@@ -181,18 +181,12 @@ export async function usageRows(
         .iterate(...(c.parameters as unknown[])) as IterableIterator<unknown[]>)
         add(r);
     });
-  } else if (store.pool) {
-    const rows = (
-      await (few ? store.namedPool! : store.pool).query({
-        ...(few ? { name: preparedName(c.sql) } : {}),
-        text: c.sql,
-        values: c.parameters as unknown[],
-        rowMode: "array",
-      })
-    ).rows as unknown[][];
-    for (const r of rows) add(r);
   } else {
-    for (const r of (await q.execute(store.db)).rows) add([r.s, r.d, r.m, r.u, r.f, r.ku, r.kf]);
+    const rows = few
+      ? await queryNamed<unknown[]>(store, c, "array")
+      : ((await store.pool!.query({ text: c.sql, values: [...c.parameters], rowMode: "array" }))
+          .rows as unknown[][]);
+    for (const r of rows) add(r);
   }
   return out;
 }

@@ -2,7 +2,7 @@ import { hash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { type Compilable, Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import { type Compilable, type CompiledQuery, Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
 import { translatingDialect } from "./dialect.js";
 import { translateDbError } from "./errors.js";
@@ -102,23 +102,31 @@ export function preparedName(text: string): string {
 }
 
 /**
- * A read the usage APIs run on every page: on PostgreSQL as a named statement (parsed and planned
- * once per connection, see `preparedName`), elsewhere through Kysely as usual. Not for use inside
- * a transaction: it runs on the pool.
+ * A statement run as a PostgreSQL named (server-side prepared) statement on `namedPool`: parsed
+ * and planned once per connection (see `preparedName`); rows as objects, or as arrays with
+ * `rowMode: "array"`. PostgreSQL only; not for use inside a transaction.
  */
-export async function executePrepared<R>(store: Store, q: Compilable<R>): Promise<R[]> {
-  const c = q.compile();
-  if (!store.pool) return (await store.db.executeQuery(c)).rows;
+export async function queryNamed<R>(store: Store, c: CompiledQuery, rowMode?: "array"): Promise<R[]> {
   try {
     const r = await store.namedPool!.query({
       name: preparedName(c.sql),
       text: c.sql,
       values: [...c.parameters],
+      ...(rowMode ? { rowMode } : {}),
     });
     return r.rows as R[];
   } catch (e) {
     throw translateDbError(e);
   }
+}
+
+/**
+ * A hot read (usage pages, estimates): a named statement on PostgreSQL (`queryNamed`), elsewhere
+ * through Kysely as usual. Not for use inside a transaction.
+ */
+export async function executePrepared<R>(store: Store, q: Compilable<R>): Promise<R[]> {
+  const c = q.compile();
+  return store.namedPool ? queryNamed<R>(store, c) : (await store.db.executeQuery(c)).rows;
 }
 
 /** A PostgreSQL URL with session settings added to its own `options` (which pg lets win over the config's). */

@@ -1,7 +1,7 @@
 import type { Statement } from "better-sqlite3";
 import { type CompiledQuery, type Expression, type RawBuilder, sql } from "kysely";
 import { DAY, floorDay, HOUR } from "../domain/time.js";
-import { preparedName, type Store } from "../storage/database.js";
+import { queryNamed, type Store } from "../storage/database.js";
 import { translateDbError } from "../storage/errors.js";
 
 export type TimeBasis = "reported" | "usage";
@@ -122,26 +122,6 @@ async function sqliteRows(store: Store, c: CompiledQuery): Promise<RawRow[]> {
       throw translateDbError(e);
     }
   });
-}
-
-/**
- * The aggregate query on PostgreSQL, read as arrays (rowMode) rather than row objects, for the
- * same reason, and as a named (server-side prepared) statement: each connection parses and plans
- * each of the few shapes of this query once, not on every page. The name is the text's hash, so
- * one name always means one text.
- */
-async function pgRows(store: Store, c: CompiledQuery): Promise<RawRow[]> {
-  try {
-    const r = await store.namedPool!.query<RawRow>({
-      name: preparedName(c.sql),
-      text: c.sql,
-      values: c.parameters as unknown[],
-      rowMode: "array",
-    });
-    return r.rows;
-  } catch (e) {
-    throw translateDbError(e);
-  }
 }
 
 /** The rows of a packed answer: `s,b,m,i,u,f` separated by `;` (keys are safe integers, sums text). */
@@ -265,7 +245,8 @@ export async function fetchAggregates(
         : sql`null`;
     const c = sql`${rowsCte} select (select string_agg(concat_ws(',', s, b, m, i, u, f), ';') from r) as rows,
         ${instances} as instances`.compile(store.db);
-    const [packed, inst] = (await pgRows(store, c))[0] as unknown as [string | null, unknown[][] | null];
+    // A named statement: each connection parses and plans each of the few shapes of it once.
+    const [packed, inst] = (await queryNamed<[string | null, unknown[][] | null]>(store, c, "array"))[0]!;
     for (const x of inst ?? [])
       found.set(Number(x[0]), {
         hash: x[1] as string,
