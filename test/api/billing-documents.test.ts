@@ -2,7 +2,7 @@ import { Decimal } from "decimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { pdfText, readCsv, v2Sections } from "../billing-download-helpers.js";
-import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
+import { DIALECTS, guid, openTestApp, operatorCalls, type TestApp } from "../helpers.js";
 import { BLOB_CAPACITY, H, VM_BASE } from "../usage-helpers.js";
 
 /**
@@ -25,18 +25,7 @@ interface Sent {
 describe.each(DIALECTS)("billing documents of the billing core on %s", (dialect) => {
   let t: TestApp;
   const sent: Sent[] = [];
-  const req = (method: string, url: string, body?: unknown) =>
-    t.app.inject({
-      method: method as "GET",
-      url,
-      headers: t.op,
-      ...(body ? { payload: body as object } : {}),
-    });
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await req(method, url, body);
-    if (r.statusCode >= 300) throw new Error(`${method} ${url}: ${r.statusCode} ${r.body}`);
-    return r.json();
-  };
+  const { req, ok } = operatorCalls(() => t);
   const sumOf = (rows: string[][], col: number) =>
     rows.reduce((s, r) => s.plus(r[col] || "0"), new Decimal(0));
   /** What was sent of a meter and reported in [from, to), summed independently of tally. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closePeriod } from "../../src/billing/invoices.js";
 import { findAccount } from "../../src/billing/repository.js";
 import { ManualClock } from "../../src/clock.js";
-import { DIALECTS, guid, openTestApp, type TestApp } from "../helpers.js";
+import { DIALECTS, guid, openTestApp, operatorCalls, type TestApp } from "../helpers.js";
 import { BLOB_CAPACITY, DISK_BYTES, H, VM_BASE } from "../usage-helpers.js";
 
 /**
@@ -155,18 +155,7 @@ describe.each(DIALECTS)("billing periods closed into invoices on %s", (dialect) 
   const usage: Use[] = [];
   const clock = () => t.clock as ManualClock;
 
-  const req = async (method: string, url: string, body?: unknown) =>
-    t.app.inject({
-      method: method as "GET",
-      url,
-      headers: t.op,
-      ...(body ? { payload: body as object } : {}),
-    });
-  const ok = async (method: string, url: string, body?: unknown) => {
-    const r = await req(method, url, body);
-    if (r.statusCode >= 300) throw new Error(`${method} ${url}: ${r.statusCode} ${r.body}`);
-    return r.statusCode === 204 ? undefined : r.json();
-  };
+  const { req, ok } = operatorCalls(() => t);
   const sheetBody = (s: Sheet) =>
     Object.entries(s).map(([meterId, p]) => ({
       meterId,
