@@ -57,6 +57,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly usageReadAhead = new Counter({
+    name: "tally_usage_api_read_ahead_total",
+    help: "Usage-API pages read ahead for a client walking nextLink, by outcome (started, used, expired).",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
   readonly rollupDuration = new Histogram({
     name: "tally_usage_rollup_duration_seconds",
     help: "Time to aggregate one reported hour.",

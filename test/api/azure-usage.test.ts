@@ -552,6 +552,33 @@ describe.each(DIALECTS)("Azure usage API links and load shedding on %s", (dialec
     }
   });
 
+  it("reads the next page ahead on PostgreSQL, answering it exactly as a fresh read would", async () => {
+    const { t, w } = await setup({});
+    const readAhead = async (outcome: string) =>
+      (await t.svc.metrics.usageReadAhead.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+    try {
+      for (const [scope, api] of [
+        [t.svc.system.defaultProviderSubscriptionId, OPERATOR],
+        [w.subA, TENANT],
+      ] as const) {
+        const used = await readAhead("used");
+        const first = await azureGet(t, azureUrl(scope, api, sdkQuery(day, day + D)));
+        expect(first.statusCode, first.body).toBe(200);
+        const next = new URL(parsePage(first.body).nextLink!);
+        const ahead = await azureGet(t, next.pathname + next.search);
+        // Nothing was read ahead for this one: the page after the first has no next page.
+        const fresh = await azureGet(t, next.pathname + next.search);
+        expect(ahead.statusCode, ahead.body).toBe(200);
+        expect(ahead.body).toBe(fresh.body);
+        expect(parsePage(ahead.body).value).toHaveLength(1);
+        expect(await readAhead("used")).toBe(used + (dialect === "postgres" ? 1 : 0));
+      }
+      expect(await readAhead("started")).toBe(dialect === "postgres" ? 2 : 0);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it("sheds load with 503 ServiceUnavailable and Retry-After when every slot and the queue are taken", async () => {
     const { t, w } = await setup({ TALLY_USAGE_API_CONCURRENCY: "1", TALLY_USAGE_API_QUEUE: "0" });
     try {
