@@ -1,7 +1,7 @@
 import { type AzureGranularity, formatAzureInstant, granularityName } from "../domain/azure-query.js";
 import { formatQuantity, joinQuantity } from "../domain/quantity.js";
 import { DAY, HOUR } from "../domain/time.js";
-import type { AzurePage } from "./service.js";
+import type { AzurePage, InstanceText } from "./service.js";
 
 /** The resource provider namespace items are typed with: the tenant's or the operator's. */
 export type UsageNamespace = "Microsoft.Commerce" | "Microsoft.Commerce.Admin";
@@ -120,8 +120,22 @@ class ByteWriter {
     this.n = n;
   }
 
+  /** Text of any characters, as UTF-8. */
   text(s: string): void {
-    this.bytes(Buffer.from(s));
+    this.reserve(s.length * 3);
+    this.n += this.buf.write(s, this.n, "utf8");
+  }
+
+  /** Where the next byte goes: the start (and then the end) of a segment to write again. */
+  get at(): number {
+    return this.n;
+  }
+
+  /** Writes again the bytes written at `[start, end)` of this page. */
+  again(start: number, end: number): void {
+    this.reserve(end - start);
+    this.buf.copyWithin(this.n, start, end);
+    this.n += end - start;
   }
 
   result(): Buffer {
@@ -163,16 +177,23 @@ export class PageBuffers {
 }
 
 const OPEN = Buffer.from('{"value":[');
-const COMMA = Buffer.from(",");
 
-/** The bytes of an item around its bucket and quantity that depend on its instance (and subscription). */
-interface InstanceBytes {
+/** Where a segment of an item's text was first written in the page: `[start, end)`. */
+type Segment = [start: number, end: number];
+
+/**
+ * The parts of an item's text that depend on its instance (and so its subscription) and meter,
+ * each written once per page, then copied from where it was first written.
+ */
+interface InstanceSegments {
+  subscription: string;
+  instance: InstanceText;
   /** `_{tag}","type":"{type}","properties":{"subscriptionId":"{s}",` */
-  mid: Buffer;
+  mid?: Segment;
   /** `,"instanceData":"…","quantity":` */
-  data: Buffer;
+  data?: Segment;
   /** With each meter: `{"id":"/subscriptions/{s}/providers/{type}/{s}-{m}-` and `_{tag}","name":"{s}-{m}-`. */
-  byMeter: Map<number, { head: Buffer; name: Buffer }>;
+  byMeter: Map<number, { meter: string; head?: Segment; name?: Segment }>;
 }
 
 /**
@@ -202,55 +223,94 @@ export function pageJson(
 ): Buffer {
   const type = `${o.namespace}/UsageAggregate`;
   const out = new ByteWriter(page.rows.length * 1024 + 512, o.buffers);
-  // The text around each item's bucket and quantity, made once per page: per instance (which
-  // belongs to one subscription), per meter, and per instance and meter.
-  const instanceText = new Map<number, InstanceBytes>();
-  const meterTail = new Map<number, Buffer>();
+  const segments = new Map<number, InstanceSegments>();
+  const meterTail = new Map<number, Segment>();
   out.bytes(OPEN);
   for (let k = 0; k < page.rows.length; k++) {
     const r = page.rows[k]!;
     const [s, b, m, i] = r.key;
-    let it = instanceText.get(i);
-    let pair = it?.byMeter.get(m);
-    let tail = meterTail.get(m);
-    if (it === undefined || pair === undefined || tail === undefined) {
-      const sub = page.subscriptions.get(s);
-      const meter = page.meters.get(m);
-      const inst = page.instances.get(i);
-      if (sub === undefined || meter === undefined || inst === undefined)
+    let it = segments.get(i);
+    if (it === undefined) {
+      const subscription = page.subscriptions.get(s);
+      const instance = page.instances.get(i);
+      if (subscription === undefined || instance === undefined)
         throw new Error(`aggregate ${r.key.join("/")} refers to a missing row`);
-      if (it === undefined) {
-        it = {
-          mid: Buffer.from(`_${inst.tag}","type":"${type}","properties":{"subscriptionId":"${sub}",`),
-          data: Buffer.from(`,"instanceData":${inst.json},"quantity":`),
-          byMeter: new Map(),
-        };
-        instanceText.set(i, it);
-      }
-      if (pair === undefined) {
-        pair = {
-          head: Buffer.from(`{"id":"/subscriptions/${sub}/providers/${type}/${sub}-${meter}-`),
-          name: Buffer.from(`_${inst.tag}","name":"${sub}-${meter}-`),
-        };
-        it.byMeter.set(m, pair);
-      }
-      if (tail === undefined) {
-        tail = Buffer.from(`,"meterId":"${meter}"}}`);
-        meterTail.set(m, tail);
-      }
+      it = { subscription, instance, byMeter: new Map() };
+      segments.set(i, it);
     }
+    let pair = it.byMeter.get(m);
+    if (pair === undefined) {
+      const meter = page.meters.get(m);
+      if (meter === undefined) throw new Error(`aggregate ${r.key.join("/")} refers to a missing row`);
+      pair = { meter };
+      it.byMeter.set(m, pair);
+    }
+    const sub = it.subscription;
+    const tag = it.instance.tag;
+    const meter = pair.meter;
     const bucket = bucketText(o.granularity, b);
+    // Each segment is copied from where it was first written on this page, or written (and noted).
     // name = {subscriptionId}-{meterId}-{bucket}_{instance}; the id ends with it, `name` repeats it.
-    if (k > 0) out.bytes(COMMA);
-    out.bytes(pair.head);
+    if (k > 0) out.ascii(",");
+    let at = out.at;
+    if (pair.head !== undefined) out.again(pair.head[0], pair.head[1]);
+    else {
+      out.ascii('{"id":"/subscriptions/');
+      out.ascii(sub);
+      out.ascii("/providers/");
+      out.ascii(type);
+      out.ascii("/");
+      out.ascii(sub);
+      out.ascii("-");
+      out.ascii(meter);
+      out.ascii("-");
+      pair.head = [at, out.at];
+    }
     out.bytes(bucket.name);
-    out.bytes(pair.name);
+    at = out.at;
+    if (pair.name !== undefined) out.again(pair.name[0], pair.name[1]);
+    else {
+      out.ascii("_");
+      out.ascii(tag);
+      out.ascii('","name":"');
+      out.ascii(sub);
+      out.ascii("-");
+      out.ascii(meter);
+      out.ascii("-");
+      pair.name = [at, out.at];
+    }
     out.bytes(bucket.name);
-    out.bytes(it.mid);
+    at = out.at;
+    if (it.mid !== undefined) out.again(it.mid[0], it.mid[1]);
+    else {
+      out.ascii("_");
+      out.ascii(tag);
+      out.ascii('","type":"');
+      out.ascii(type);
+      out.ascii('","properties":{"subscriptionId":"');
+      out.ascii(sub);
+      out.ascii('",');
+      it.mid = [at, out.at];
+    }
     out.bytes(bucket.times);
-    out.bytes(it.data);
+    at = out.at;
+    if (it.data !== undefined) out.again(it.data[0], it.data[1]);
+    else {
+      out.ascii(',"instanceData":');
+      out.text(it.instance.json);
+      out.ascii(',"quantity":');
+      it.data = [at, out.at];
+    }
     out.quantity(r.units, r.frac);
-    out.bytes(tail);
+    at = out.at;
+    const tail = meterTail.get(m);
+    if (tail !== undefined) out.again(tail[0], tail[1]);
+    else {
+      out.ascii(',"meterId":"');
+      out.ascii(meter);
+      out.ascii('"}}');
+      meterTail.set(m, [at, out.at]);
+    }
   }
   out.ascii("]");
   if (o.nextLink !== undefined) out.text(`,"nextLink":${JSON.stringify(o.nextLink)}`);
