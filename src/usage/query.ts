@@ -26,8 +26,8 @@ export interface AggregateQuery {
   range?: { lo: number; hi: number } | undefined;
   /**
    * Read the rows' instances too (`groupBy: "instance"` only): the first row of every instance in
-   * the answer carries its `instance` fields. On PostgreSQL in the same statement, as JSON beside
-   * the packed rows (a round trip saved), on SQLite in a second one.
+   * the answer carries its `instance` fields, from this process's `InstanceCache` or, for those it
+   * does not hold, one more statement.
    */
   withInstances?: boolean;
   /**
@@ -212,8 +212,7 @@ export async function fetchAggregates(
   /**
    * At most `n` rows: the rest of the cursor's subscription, then (`next`) the first rows of the
    * subscriptions after it, in one statement (one round trip on PostgreSQL, where each costs as
-   * much as the planning of a small query). With `withInstances`, the first row of each instance
-   * carries the instance's columns.
+   * much as the planning of a small query).
    */
   const run = async (
     subs: Subscriptions,
@@ -232,34 +231,19 @@ export async function fetchAggregates(
       return (await sqliteRows(store, first.compile(store.db))).map(toAggregateRow);
     // PostgreSQL: the rows come back as one text value (`s,b,m,i,u,f;…`) rather than a row each:
     // the driver then makes one string, not six per row (its parsing was a third of a page's
-    // time in the node process, and most of its garbage). The page's instances come along as
-    // JSON, looked up by key once per distinct instance.
+    // time in the node process, and most of its garbage).
     const rowsCte = noNext
       ? sql`with r as materialized (${first})`
       : sql`with c as materialized (${first}), r as materialized (select * from c union all
           select * from (${part(next, null, sql`(${n} - (select count(*) from c))`)}) as p)`;
-    const instances =
-      q.withInstances && q.groupBy === "instance"
-        ? sql`(select json_agg(json_build_array(seq, instance_hash, resource_uri, location, tags, additional_info))
-            from usage_instances where seq in (select distinct i from r))`
-        : sql`null`;
-    const c = sql`${rowsCte} select (select string_agg(concat_ws(',', s, b, m, i, u, f), ';') from r) as rows,
-        ${instances} as instances`.compile(store.db);
+    const c = sql`${rowsCte} select string_agg(concat_ws(',', s, b, m, i, u, f), ';') from r`.compile(
+      store.db,
+    );
     // A named statement: each connection parses and plans each of the few shapes of it once.
-    const [packed, inst] = (await queryNamed<[string | null, unknown[][] | null]>(store, c, "array"))[0]!;
-    for (const x of inst ?? [])
-      found.set(Number(x[0]), {
-        hash: x[1] as string,
-        resourceUri: x[2] as string,
-        location: (x[3] as string | null) ?? null,
-        tags: (x[4] as string | null) ?? null,
-        additionalInfo: (x[5] as string | null) ?? null,
-      });
+    const [packed] = (await queryNamed<[string | null]>(store, c, "array"))[0]!;
     return packed === null ? [] : unpackRows(packed);
   };
 
-  /** The instances read with the rows (PostgreSQL), by key; on SQLite read after them. */
-  let found = new Map<number, InstanceRow>();
   const out: AggregateRow[] = [];
   let subs = q.subscriptionSeqs;
   let chunk = 64;
@@ -292,11 +276,10 @@ export async function fetchAggregates(
   }
   const rows = out.sort((a, b) => compareKeys(a.key, b.key)).slice(0, limit);
   if (q.withInstances && q.groupBy === "instance") {
-    if (store.dialect === "sqlite")
-      found = await instancesBySeq(
-        store,
-        rows.map((r) => r.key[3]),
-      );
+    const found = await instancesBySeq(
+      store,
+      rows.map((r) => r.key[3]),
+    );
     for (const r of rows) {
       const i = found.get(r.key[3]);
       if (i === undefined) continue;
@@ -307,27 +290,146 @@ export async function fetchAggregates(
   return rows;
 }
 
-/** Resource instances by internal key, read 500 keys a statement. */
+/**
+ * Resource instances, by internal key, as this process has read them. An instance row never
+ * changes once stored (it is named by the hash of its content; usage of changed tags or
+ * additionalInfo is a new instance), so what was read once stays true on every node, and no
+ * entry needs invalidating. The same instances come back in every window a collector asks for
+ * (hourly, day after day), and in a Daily page after the Hourly one: a page then looks up none.
+ * Bounded by the text it holds, in two generations: entries go in the young one, a hit in the
+ * old one moves there too, and when the young one holds half the bound it becomes the old one
+ * and the old one is dropped — constant work per entry, whatever the pattern of use (a
+ * least-recently-used list would do the same with more bookkeeping).
+ */
+export class InstanceCache {
+  private young = new Map<number, InstanceRow>();
+  private old = new Map<number, InstanceRow>();
+  private youngChars = 0;
+
+  constructor(private readonly maxChars: number) {}
+
+  get(seq: number): InstanceRow | undefined {
+    const r = this.young.get(seq);
+    if (r !== undefined) return r;
+    const aged = this.old.get(seq);
+    if (aged !== undefined) this.set(seq, aged);
+    return aged;
+  }
+
+  set(seq: number, r: InstanceRow): void {
+    if (this.young.has(seq)) return;
+    this.young.set(seq, r);
+    this.youngChars += InstanceCache.chars(r);
+    if (this.youngChars >= this.maxChars / 2) {
+      this.old = this.young;
+      this.young = new Map();
+      this.youngChars = 0;
+    }
+  }
+
+  /** Instances held (each counted once). */
+  get size(): number {
+    let n = this.young.size;
+    for (const k of this.old.keys()) if (!this.young.has(k)) n++;
+    return n;
+  }
+
+  private static chars(r: InstanceRow): number {
+    return (
+      64 +
+      r.hash.length +
+      r.resourceUri.length +
+      (r.location?.length ?? 0) +
+      (r.tags?.length ?? 0) +
+      (r.additionalInfo?.length ?? 0)
+    );
+  }
+}
+
+/** At most ~32 million characters of instance text per store (~100,000 instances of ~300). */
+const INSTANCE_CACHE_CHARS = 32_000_000;
+const instanceCaches = new WeakMap<object, InstanceCache>();
+
+export function instanceCacheOf(store: Store): InstanceCache {
+  let c = instanceCaches.get(store);
+  if (c === undefined) {
+    c = new InstanceCache(INSTANCE_CACHE_CHARS);
+    instanceCaches.set(store, c);
+  }
+  return c;
+}
+
+const instanceStatements = new WeakMap<object, CompiledQuery>();
+
+/** The PostgreSQL statement reading instances by key (`$1`: the keys), compiled once per store. */
+function instancesStatement(store: Store): CompiledQuery {
+  let c = instanceStatements.get(store);
+  if (c === undefined) {
+    const none: number[] = [];
+    c = sql`select seq, instance_hash, resource_uri, location, tags, additional_info from usage_instances
+      where seq = any(${none}::bigint[])`.compile(store.db);
+    instanceStatements.set(store, c);
+  }
+  return c;
+}
+
+type InstanceColumns = [
+  seq: number | string,
+  hash: string,
+  resourceUri: string,
+  location: string | null,
+  tags: string | null,
+  additionalInfo: string | null,
+];
+
+/**
+ * Resource instances by internal key: from the process's `InstanceCache`, the others read (500
+ * keys a statement; on PostgreSQL one named statement whatever the count) and kept.
+ */
 export async function instancesBySeq(
   store: Store,
   seqs: Iterable<number>,
 ): Promise<Map<number, InstanceRow>> {
+  const cache = instanceCacheOf(store);
   const out = new Map<number, InstanceRow>();
-  const wanted = [...new Set(seqs)];
+  const missing = new Set<number>();
+  for (const seq of seqs) {
+    if (out.has(seq) || missing.has(seq)) continue;
+    const hit = cache.get(seq);
+    if (hit !== undefined) out.set(seq, hit);
+    else missing.add(seq);
+  }
+  const wanted = [...missing];
   for (let i = 0; i < wanted.length; i += 500) {
-    const read = await store.db
-      .selectFrom("usage_instances")
-      .select(["seq", "instance_hash", "resource_uri", "location", "tags", "additional_info"])
-      .where("seq", "in", wanted.slice(i, i + 500))
-      .execute();
-    for (const r of read)
-      out.set(Number(r.seq), {
-        hash: r.instance_hash,
-        resourceUri: r.resource_uri,
-        location: r.location,
-        tags: r.tags,
-        additionalInfo: r.additional_info,
-      });
+    const keys = wanted.slice(i, i + 500);
+    const read =
+      store.dialect === "postgres"
+        ? await queryNamed<InstanceColumns>(
+            store,
+            { ...instancesStatement(store), parameters: [keys] },
+            "array",
+          )
+        : (
+            await store.db
+              .selectFrom("usage_instances")
+              .select(["seq", "instance_hash", "resource_uri", "location", "tags", "additional_info"])
+              .where("seq", "in", keys)
+              .execute()
+          ).map(
+            (r): InstanceColumns => [
+              r.seq,
+              r.instance_hash,
+              r.resource_uri,
+              r.location,
+              r.tags,
+              r.additional_info,
+            ],
+          );
+    for (const [seq, hash, resourceUri, location, tags, additionalInfo] of read) {
+      const row: InstanceRow = { hash, resourceUri, location, tags, additionalInfo };
+      out.set(Number(seq), row);
+      cache.set(Number(seq), row);
+    }
   }
   return out;
 }
