@@ -56,6 +56,9 @@ export function quantityText(units: string, frac: string): string {
   return `${whole}.${"0".repeat(digits - text.length)}${text}`;
 }
 
+/** Where a segment of an item's text was first written in the page: `[start, end)`. */
+type Segment = [start: number, end: number];
+
 /**
  * Appends bytes to a growing buffer. A page is ~0.9 MB, and nearly all of it is text repeated
  * from item to item (a subscription's, meter's and instance's parts, a bucket's dates): written
@@ -131,11 +134,21 @@ class ByteWriter {
     return this.n;
   }
 
-  /** Writes again the bytes written at `[start, end)` of this page. */
-  again(start: number, end: number): void {
+  /** Writes again the bytes of a segment written earlier in this page; false when there is none yet. */
+  repeat(segment: Segment | undefined): boolean {
+    if (segment === undefined) return false;
+    const [start, end] = segment;
     this.reserve(end - start);
     this.buf.copyWithin(this.n, start, end);
     this.n += end - start;
+    return true;
+  }
+
+  /** Writes ASCII text, answering where it went: a segment to `repeat`. */
+  asciiSegment(s: string): Segment {
+    const start = this.n;
+    this.ascii(s);
+    return [start, this.n];
   }
 
   result(): Buffer {
@@ -177,9 +190,6 @@ export class PageBuffers {
 }
 
 const OPEN = Buffer.from('{"value":[');
-
-/** Where a segment of an item's text was first written in the page: `[start, end)`. */
-type Segment = [start: number, end: number];
 
 /**
  * The parts of an item's text that depend on its instance (and so its subscription) and meter,
@@ -252,65 +262,24 @@ export function pageJson(
     // Each segment is copied from where it was first written on this page, or written (and noted).
     // name = {subscriptionId}-{meterId}-{bucket}_{instance}; the id ends with it, `name` repeats it.
     if (k > 0) out.ascii(",");
-    let at = out.at;
-    if (pair.head !== undefined) out.again(pair.head[0], pair.head[1]);
-    else {
-      out.ascii('{"id":"/subscriptions/');
-      out.ascii(sub);
-      out.ascii("/providers/");
-      out.ascii(type);
-      out.ascii("/");
-      out.ascii(sub);
-      out.ascii("-");
-      out.ascii(meter);
-      out.ascii("-");
-      pair.head = [at, out.at];
-    }
+    if (!out.repeat(pair.head))
+      pair.head = out.asciiSegment(`{"id":"/subscriptions/${sub}/providers/${type}/${sub}-${meter}-`);
     out.bytes(bucket.name);
-    at = out.at;
-    if (pair.name !== undefined) out.again(pair.name[0], pair.name[1]);
-    else {
-      out.ascii("_");
-      out.ascii(tag);
-      out.ascii('","name":"');
-      out.ascii(sub);
-      out.ascii("-");
-      out.ascii(meter);
-      out.ascii("-");
-      pair.name = [at, out.at];
-    }
+    if (!out.repeat(pair.name)) pair.name = out.asciiSegment(`_${tag}","name":"${sub}-${meter}-`);
     out.bytes(bucket.name);
-    at = out.at;
-    if (it.mid !== undefined) out.again(it.mid[0], it.mid[1]);
-    else {
-      out.ascii("_");
-      out.ascii(tag);
-      out.ascii('","type":"');
-      out.ascii(type);
-      out.ascii('","properties":{"subscriptionId":"');
-      out.ascii(sub);
-      out.ascii('",');
-      it.mid = [at, out.at];
-    }
+    if (!out.repeat(it.mid))
+      it.mid = out.asciiSegment(`_${tag}","type":"${type}","properties":{"subscriptionId":"${sub}",`);
     out.bytes(bucket.times);
-    at = out.at;
-    if (it.data !== undefined) out.again(it.data[0], it.data[1]);
-    else {
+    if (!out.repeat(it.data)) {
+      const at = out.at;
       out.ascii(',"instanceData":');
       out.text(it.instance.json);
       out.ascii(',"quantity":');
       it.data = [at, out.at];
     }
     out.quantity(r.units, r.frac);
-    at = out.at;
     const tail = meterTail.get(m);
-    if (tail !== undefined) out.again(tail[0], tail[1]);
-    else {
-      out.ascii(',"meterId":"');
-      out.ascii(meter);
-      out.ascii('"}}');
-      meterTail.set(m, [at, out.at]);
-    }
+    if (!out.repeat(tail)) meterTail.set(m, out.asciiSegment(`,"meterId":"${meter}"}}`));
   }
   out.ascii("]");
   if (o.nextLink !== undefined) out.text(`,"nextLink":${JSON.stringify(o.nextLink)}`);
