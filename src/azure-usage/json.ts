@@ -144,10 +144,10 @@ class ByteWriter {
     return true;
   }
 
-  /** Writes ASCII text, answering where it went: a segment to `repeat`. */
-  asciiSegment(s: string): Segment {
+  /** Writes ASCII parts, answering where they went: a segment to `repeat`. */
+  asciiSegment(...parts: string[]): Segment {
     const start = this.n;
-    this.ascii(s);
+    for (const p of parts) this.ascii(p);
     return [start, this.n];
   }
 
@@ -232,6 +232,8 @@ export function pageJson(
   },
 ): Buffer {
   const type = `${o.namespace}/UsageAggregate`;
+  const providers = `/providers/${type}/`;
+  const typed = `","type":"${type}","properties":{"subscriptionId":"`;
   const out = new ByteWriter(page.rows.length * 1024 + 512, o.buffers);
   const segments = new Map<number, InstanceSegments>();
   const meterTail = new Map<number, Segment>();
@@ -263,12 +265,11 @@ export function pageJson(
     // name = {subscriptionId}-{meterId}-{bucket}_{instance}; the id ends with it, `name` repeats it.
     if (k > 0) out.ascii(",");
     if (!out.repeat(pair.head))
-      pair.head = out.asciiSegment(`{"id":"/subscriptions/${sub}/providers/${type}/${sub}-${meter}-`);
+      pair.head = out.asciiSegment('{"id":"/subscriptions/', sub, providers, sub, "-", meter, "-");
     out.bytes(bucket.name);
-    if (!out.repeat(pair.name)) pair.name = out.asciiSegment(`_${tag}","name":"${sub}-${meter}-`);
+    if (!out.repeat(pair.name)) pair.name = out.asciiSegment("_", tag, '","name":"', sub, "-", meter, "-");
     out.bytes(bucket.name);
-    if (!out.repeat(it.mid))
-      it.mid = out.asciiSegment(`_${tag}","type":"${type}","properties":{"subscriptionId":"${sub}",`);
+    if (!out.repeat(it.mid)) it.mid = out.asciiSegment("_", tag, typed, sub, '",');
     out.bytes(bucket.times);
     if (!out.repeat(it.data)) {
       const at = out.at;
@@ -279,7 +280,7 @@ export function pageJson(
     }
     out.quantity(r.units, r.frac);
     const tail = meterTail.get(m);
-    if (!out.repeat(tail)) meterTail.set(m, out.asciiSegment(`,"meterId":"${meter}"}}`));
+    if (!out.repeat(tail)) meterTail.set(m, out.asciiSegment(',"meterId":"', meter, '"}}'));
   }
   out.ascii("]");
   if (o.nextLink !== undefined) out.text(`,"nextLink":${JSON.stringify(o.nextLink)}`);

@@ -425,10 +425,16 @@ export async function instancesBySeq(
               r.additional_info,
             ],
           );
-    for (const [seq, hash, resourceUri, location, tags, additionalInfo] of read) {
-      const row: InstanceRow = { hash, resourceUri, location, tags, additionalInfo };
-      out.set(Number(seq), row);
-      cache.set(Number(seq), row);
+    for (const r of read) {
+      const row: InstanceRow = {
+        hash: r[1],
+        resourceUri: r[2],
+        location: r[3],
+        tags: r[4],
+        additionalInfo: r[5],
+      };
+      out.set(Number(r[0]), row);
+      cache.set(Number(r[0]), row);
     }
   }
   return out;
