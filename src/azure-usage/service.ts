@@ -6,6 +6,8 @@ import {
   type AggregateQuery,
   type AggregateRow,
   fetchAggregates,
+  type InstanceRow,
+  instancesBySeq,
   type RowKey,
   usageRange,
 } from "../usage/query.js";
@@ -128,21 +130,17 @@ async function rangeOf(deps: Deps, q: AzureQuery) {
 
 const jsonOrNull = (s: string | null) => (s === null || s === "" ? "null" : s);
 
-/**
- * The instances of a page's rows, as they are written: the aggregate query brings each
- * instance's columns along with its first row.
- */
-function instanceTexts(rows: readonly AggregateRow[]): Map<number, InstanceText> {
+/** The instances of a page's rows, as they are written. */
+function instanceTexts(instances: ReadonlyMap<number, InstanceRow>): Map<number, InstanceText> {
   const out = new Map<number, InstanceText>();
-  for (const { key, instance: r } of rows) {
-    if (r === undefined || out.has(key[3])) continue;
+  for (const [seq, r] of instances) {
     // tags and additionalInfo are stored as compact JSON text and embedded as they are (every
     // digit of their numbers kept); key order and nulls as the documentation's example (§2.7).
     const data =
       `{"Microsoft.Resources":{"resourceUri":${JSON.stringify(r.resourceUri)},` +
       `"location":${r.location === null ? "null" : JSON.stringify(r.location)},` +
       `"tags":${jsonOrNull(r.tags)},"additionalInfo":${jsonOrNull(r.additionalInfo)}}}`;
-    out.set(key[3], { json: JSON.stringify(data), tag: r.hash.slice(0, 16) });
+    out.set(seq, { json: JSON.stringify(data), tag: r.hash.slice(0, 16) });
   }
   return out;
 }
@@ -168,7 +166,6 @@ async function pageRows(
     subscriptionSeqs,
     groupBy: "instance",
     range,
-    withInstances: true,
   });
   if (target.kind === "tenant" || q.subscriberId !== undefined) {
     const seq = await singleScope(deps, target, q);
@@ -220,20 +217,38 @@ async function pageRows(
   return out;
 }
 
+/** What a page needs from the database: its rows (one more than a page, to know whether more follow) and their instances. */
+interface PageRead {
+  rows: AggregateRow[];
+  instances: Map<number, InstanceRow>;
+}
+
+async function readPage(deps: Deps, target: UsageTarget, q: AzureQuery, limit: number): Promise<PageRead> {
+  const rows = await pageRows(deps, target, q, limit);
+  return {
+    rows,
+    instances: await instancesBySeq(
+      deps.store,
+      rows.map((r) => r.key[3]),
+    ),
+  };
+}
+
 /**
  * Read-ahead, on PostgreSQL. A client walking nextLink (the SDKs' `listNext` and `byPage`,
  * `Get-AzsSubscriberUsage`, `tally usage aggregates --all`) next asks for the page after the one
  * it was just given, and that page's rows are already decided: the window is closed, so its key
  * continues it exactly (see `answerPage`). So while the page is written and read, the database
- * reads the next one on a connection of its own, and the request for it takes those rows instead
- * of reading them: the statement (2–3 ms of a 4–7 ms page) leaves a walk's path. Only with
+ * reads the next one (rows and instances, `readPage`) on a connection of its own, and the request
+ * for it takes that read instead of reading again: the statement (2–3 ms of a 4–7 ms page) leaves
+ * a walk's path. Only with
  * capacity to spare: nothing waiting at the gate, and fewer queries and read-aheads running than
  * its slots; at most `AHEAD_PAGES` kept, each for `AHEAD_TTL_MS`. Not on SQLite, whose reads run
  * on the event loop, which must write the page first. The request is authorized as any other;
  * a node that did not read ahead (several nodes behind a balancer) simply reads.
  */
 interface Ahead {
-  pages: Map<string, { started: number; rows: Promise<AggregateRow[]> }>;
+  pages: Map<string, { started: number; read: Promise<PageRead> }>;
   running: number;
 }
 const aheads = new WeakMap<object, Ahead>();
@@ -246,8 +261,8 @@ function aheadKey(target: UsageTarget, q: AzureQuery, after: RowKey): string {
   return `${scope}|${q.subscriberId ?? ""}|${q.granularity}|${q.from}|${q.to}|${after.join(",")}`;
 }
 
-/** The rows read ahead for this continuation, if this process read them (taken: each serves once). */
-function takeReadAhead(deps: Deps, target: UsageTarget, q: AzureQuery): Promise<AggregateRow[]> | undefined {
+/** The page read ahead for this continuation, if this process read it (taken: each serves once). */
+function takeReadAhead(deps: Deps, target: UsageTarget, q: AzureQuery): Promise<PageRead> | undefined {
   const a = aheads.get(deps.store);
   if (a === undefined || q.after === null) return undefined;
   const key = aheadKey(target, q, q.after);
@@ -259,7 +274,7 @@ function takeReadAhead(deps: Deps, target: UsageTarget, q: AzureQuery): Promise<
     return undefined;
   }
   deps.metrics.usageReadAhead.inc({ outcome: "used" });
-  return hit.rows;
+  return hit.read;
 }
 
 /** Starts reading the page after `after`, when there is capacity to spare (see `Ahead`). */
@@ -282,12 +297,12 @@ function readAhead(deps: Deps, target: UsageTarget, q: AzureQuery, after: RowKey
   if (a.pages.size >= AHEAD_PAGES || a.pages.has(key)) return;
   const state = a;
   state.running++;
-  const rows = pageRows(deps, target, { ...q, after }, limit).finally(() => {
+  const read = readPage(deps, target, { ...q, after }, limit).finally(() => {
     state.running--;
   });
   // A failed read-ahead is read again by the request that would have taken it.
-  rows.catch(() => undefined);
-  a.pages.set(key, { started: now, rows });
+  read.catch(() => undefined);
+  a.pages.set(key, { started: now, read });
   deps.metrics.usageReadAhead.inc({ outcome: "started" });
 }
 
@@ -306,10 +321,10 @@ export async function answerPage(
 ): Promise<AzurePage> {
   await requireClosedAndAnswered(deps, q);
   const ahead = takeReadAhead(deps, target, q);
-  const fetched = await (ahead?.catch(() => pageRows(deps, target, q, limit + 1)) ??
-    pageRows(deps, target, q, limit + 1));
-  const more = fetched.length > limit;
-  const rows = more ? fetched.slice(0, limit) : fetched;
+  const read = await (ahead?.catch(() => readPage(deps, target, q, limit + 1)) ??
+    readPage(deps, target, q, limit + 1));
+  const more = read.rows.length > limit;
+  const rows = more ? read.rows.slice(0, limit) : read.rows;
   const last = rows.at(-1);
   if (more && last) readAhead(deps, target, q, last.key, limit + 1);
   const subscriptions = await deps.catalog.subscriptionIds(new Set(rows.map((r) => r.key[0])));
@@ -319,8 +334,7 @@ export async function answerPage(
     if (!meter) throw new Error(`meter seq ${m} is not in the catalogue`);
     meters.set(m, meter.id);
   }
-  // From every row read: the one that brought an instance's columns may be the one left out.
-  const instances = instanceTexts(fetched);
+  const instances = instanceTexts(read.instances);
   return {
     rows,
     subscriptions,

@@ -11,7 +11,7 @@ import { formatQuantity, joinQuantity } from "../domain/quantity.js";
 import { toIso } from "../domain/time.js";
 import type { Services } from "../services.js";
 import type { DB } from "../storage/schema.js";
-import { type AggregateRow, fetchAggregates, instancesOfRows, type RowKey } from "../usage/query.js";
+import { type AggregateRow, fetchAggregates, instancesBySeq, type RowKey } from "../usage/query.js";
 import { subscriptionSeqs } from "../usage/scope.js";
 import type { RegistrationRow } from "./repository.js";
 
@@ -78,7 +78,6 @@ export async function forwardedRecords(
     to: windowStart + WINDOW,
     subscriptionSeqs: seqs,
     groupBy: "instance" as const,
-    withInstances: true,
   };
   const out: ForwardedRecord[] = [];
   let after: RowKey | null = null;
@@ -87,7 +86,10 @@ export async function forwardedRecords(
     if (rows.length === 0) break;
     after = rows.at(-1)!.key;
     const subs = await subscriptionsOf(deps.store.db, [...new Set(rows.map((r) => r.key[0]))]);
-    const instances = instancesOfRows(rows);
+    const instances = await instancesBySeq(
+      deps.store,
+      rows.map((r) => r.key[3]),
+    );
     for (const r of rows) {
       const [s, usageHour, m, i] = r.key;
       const sub = subs.get(s);

@@ -25,12 +25,6 @@ export interface AggregateQuery {
    */
   range?: { lo: number; hi: number } | undefined;
   /**
-   * Read the rows' instances too (`groupBy: "instance"` only): the first row of every instance in
-   * the answer carries its `instance` fields, from this process's `InstanceCache` or, for those it
-   * does not hold, one more statement.
-   */
-  withInstances?: boolean;
-  /**
    * PostgreSQL, with a cursor: the subscriptions in scope from the cursor's on, as a subquery
    * answering their keys (a scoped window, `directTenantWindow`), read in the same statement
    * instead of `subscriptionSeqs`, so that the page costs one round trip: the cursor continues
@@ -47,8 +41,6 @@ export interface AggregateRow {
   /** Sum of the whole-unit column and of the fraction column, as exact integer text. */
   units: string;
   frac: string;
-  /** The row's instance (`withInstances`), on the first row of each instance in the answer. */
-  instance?: InstanceRow;
 }
 
 /** A resource instance as stored (usage_instances): its content hash and its `instanceData` parts. */
@@ -274,20 +266,7 @@ export async function fetchAggregates(
     i += next.length;
     chunk = Math.min(chunk * 4, 4096);
   }
-  const rows = out.sort((a, b) => compareKeys(a.key, b.key)).slice(0, limit);
-  if (q.withInstances && q.groupBy === "instance") {
-    const found = await instancesBySeq(
-      store,
-      rows.map((r) => r.key[3]),
-    );
-    for (const r of rows) {
-      const i = found.get(r.key[3]);
-      if (i === undefined) continue;
-      r.instance = i;
-      found.delete(r.key[3]);
-    }
-  }
-  return rows;
+  return out.sort((a, b) => compareKeys(a.key, b.key)).slice(0, limit);
 }
 
 /**
@@ -383,8 +362,9 @@ type InstanceColumns = [
 ];
 
 /**
- * Resource instances by internal key: from the process's `InstanceCache`, the others read (500
- * keys a statement; on PostgreSQL one named statement whatever the count) and kept.
+ * The resource instances of aggregate rows (`groupBy: "instance"`), by internal key: from the
+ * process's `InstanceCache`, the others read (500 keys a statement; on PostgreSQL one named
+ * statement whatever the count) and kept. Keys of rows grouped without instances (-1) are skipped.
  */
 export async function instancesBySeq(
   store: Store,
@@ -394,7 +374,7 @@ export async function instancesBySeq(
   const out = new Map<number, InstanceRow>();
   const missing = new Set<number>();
   for (const seq of seqs) {
-    if (out.has(seq) || missing.has(seq)) continue;
+    if (seq < 0 || out.has(seq) || missing.has(seq)) continue;
     const hit = cache.get(seq);
     if (hit !== undefined) out.set(seq, hit);
     else missing.add(seq);
@@ -437,12 +417,5 @@ export async function instancesBySeq(
       cache.set(Number(r[0]), row);
     }
   }
-  return out;
-}
-
-/** The instances a `withInstances` answer carries, by key (each on the first row of its instance). */
-export function instancesOfRows(rows: readonly AggregateRow[]): Map<number, InstanceRow> {
-  const out = new Map<number, InstanceRow>();
-  for (const r of rows) if (r.instance !== undefined) out.set(r.key[3], r.instance);
   return out;
 }

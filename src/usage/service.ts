@@ -13,7 +13,8 @@ import {
   fetchAggregates,
   type Granularity,
   type GroupBy,
-  instancesOfRows,
+  type InstanceRow,
+  instancesBySeq,
   type RowKey,
   type TimeBasis,
 } from "./query.js";
@@ -86,8 +87,12 @@ export async function toItems(
   withInstance: boolean,
 ): Promise<UsageItem[]> {
   const subIds = await deps.catalog.subscriptionIds(rows.map((r) => r.key[0]));
-  // The rows were read `withInstances`: each instance rides on its first row.
-  const instances = instancesOfRows(rows);
+  const instances = withInstance
+    ? await instancesBySeq(
+        deps.store,
+        rows.map((r) => r.key[3]),
+      )
+    : new Map<number, InstanceRow>();
   const size = granularity === "hourly" ? HOUR : DAY;
   const items: UsageItem[] = [];
   for (const r of rows) {
@@ -173,7 +178,6 @@ export async function queryUsage(
     to: p.to,
     subscriptionSeqs: seqs,
     groupBy: p.groupBy,
-    withInstances: p.groupBy === "instance",
     ...(meterSeq !== undefined ? { meterSeq } : {}),
   };
   if (p.basis === "reported") await noteAnswered(deps.store.db, p.from);
