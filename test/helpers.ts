@@ -113,7 +113,9 @@ export const guid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).pad
 
 /**
  * The operator's calls to a test app (given lazily: apps are opened in `beforeAll`): `req`
- * answers the reply; `ok` its JSON (undefined for 204), throwing with the body on any status ≥ 300.
+ * answers the reply; `ok` its JSON (undefined for 204), throwing with the body on any status ≥ 300;
+ * `createAccounts` makes billing accounts named by their ids, in USD from November 2026 unless
+ * their bodies say otherwise.
  */
 export function operatorCalls(test: () => TestApp) {
   const req = (method: string, url: string, body?: unknown) =>
@@ -128,5 +130,15 @@ export function operatorCalls(test: () => TestApp) {
     if (r.statusCode >= 300) throw new Error(`${method} ${url}: ${r.statusCode} ${r.body}`);
     return r.statusCode === 204 ? undefined : r.json();
   };
-  return { req, ok };
+  const createAccounts = async (accounts: readonly (readonly [id: string, body: object])[]) => {
+    for (const [id, body] of accounts)
+      await ok("POST", "/api/v1/billing-accounts", {
+        id,
+        displayName: id,
+        currency: "USD",
+        firstPeriod: "2026-11",
+        ...body,
+      });
+  };
+  return { req, ok, createAccounts };
 }

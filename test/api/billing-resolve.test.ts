@@ -15,7 +15,7 @@ describe.each(DIALECTS)("billing resolution with nested resellers on %s", (diale
   let t: TestApp;
   const [d0, d1] = [guid(0x701), guid(0x702)];
   const s = Array.from({ length: 8 }, (_, i) => guid(0x710 + i));
-  const { ok } = operatorCalls(() => t);
+  const { ok, createAccounts } = operatorCalls(() => t);
   // Where each subscription is, and the account that must bill it (null: unbilled).
   const layout: [sub: string, dir: string, provider: string, billedBy: string | null][] = [
     [s[0]!, d0, "operator", "c0"],
@@ -45,18 +45,11 @@ describe.each(DIALECTS)("billing resolution with nested resellers on %s", (diale
         directoryId,
         ...(providerId === "operator" ? {} : { providerId }),
       });
-    for (const [id, body] of [
+    await createAccounts([
       ["c0", { kind: "customer", directoryId: d0 }],
       ["r", { kind: "reseller", providerId: "res" }],
       ["r2", { kind: "reseller", providerId: "sub-res" }],
-    ] as const)
-      await ok("POST", "/api/v1/billing-accounts", {
-        id,
-        displayName: id,
-        currency: "USD",
-        firstPeriod: "2026-11",
-        ...body,
-      });
+    ]);
     await ok("PUT", `/api/v1/billing-accounts/c0/subscriptions/${s[7]}`, {});
     await ok("POST", "/api/v1/price-sheets", {
       offerId: "default",

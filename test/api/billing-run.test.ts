@@ -17,7 +17,7 @@ describe.each(DIALECTS)("billing accounts and the monthly run on %s", (dialect) 
   const dirs = [guid(0x601), guid(0x602), guid(0x603), guid(0x604)];
   const subs = [guid(0x611), guid(0x612), guid(0x613), guid(0x614), guid(0x615)];
   const clock = () => t.clock as ManualClock;
-  const { req, ok } = operatorCalls(() => t);
+  const { req, ok, createAccounts } = operatorCalls(() => t);
 
   beforeAll(async () => {
     t = await openTestApp(dialect, { clock: new ManualClock(Date.UTC(2026, 11, 5, 12)) });
@@ -92,18 +92,11 @@ describe.each(DIALECTS)("billing accounts and the monthly run on %s", (dialect) 
     });
     expect((await make({ id: "c0b", kind: "customer", directoryId: dirs[0] })).statusCode).toBe(409);
     expect((await make({ id: "c0", kind: "enrollment" })).statusCode).toBe(409);
-    for (const [id, body] of [
+    await createAccounts([
       ["c1", { kind: "customer", directoryId: dirs[1] }],
       ["c3", { kind: "customer", directoryId: dirs[3] }],
       ["r", { kind: "reseller", providerId: "res" }],
-    ] as const)
-      await ok("POST", "/api/v1/billing-accounts", {
-        id,
-        displayName: id,
-        currency: "USD",
-        firstPeriod: "2026-11",
-        ...body,
-      });
+    ]);
     const patched = await ok("PATCH", "/api/v1/billing-accounts/c1", {
       taxRate: "20",
       address: { city: "Paris" },
