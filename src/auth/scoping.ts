@@ -12,7 +12,7 @@ import {
   type SubscriptionScope,
 } from "../domain/scope.js";
 import { findProvider, type ProviderRow, providerTreeRows } from "../providers/repository.js";
-import type { Store } from "../storage/database.js";
+import { perStore, type Store } from "../storage/database.js";
 import type { DB } from "../storage/schema.js";
 import { findSubscription, type SubscriptionRow } from "../subscriptions/repository.js";
 import { type Access, forbidden } from "./access.js";
@@ -309,17 +309,10 @@ interface KnownScopes {
   tree: ProviderTree | undefined;
   subscriptions: Map<string, SubscriptionKeys>;
 }
-const knownScopes = new WeakMap<Store, KnownScopes>();
+
 const MAX_KNOWN_SUBSCRIPTIONS = 100_000;
 
-function knownScopesOf(store: Store): KnownScopes {
-  let k = knownScopes.get(store);
-  if (!k) {
-    k = { tree: undefined, subscriptions: new Map() };
-    knownScopes.set(store, k);
-  }
-  return k;
-}
+const knownScopesOf = perStore((): KnownScopes => ({ tree: undefined, subscriptions: new Map() }));
 
 async function freshTree(store: Store): Promise<ProviderTree> {
   const tree = await ProviderTree.load(store.db);

@@ -1,6 +1,7 @@
 import { directTenantKeys, type ProviderKeys, type SubscriptionKeys } from "../auth/scoping.js";
 import { toIso } from "../domain/time.js";
 import type { Services } from "../services.js";
+import { perStore } from "../storage/database.js";
 import { noteAnswered, readUsageClock } from "../usage/clock.js";
 import {
   type AggregateQuery,
@@ -69,16 +70,7 @@ interface Known {
   answeredFrom: number | null;
   ranges: Map<string, { lo: number; hi: number } | undefined>;
 }
-const known = new WeakMap<object, Known>();
-
-function knownOf(deps: Deps): Known {
-  let k = known.get(deps.store);
-  if (!k) {
-    k = { closedUntil: 0, answeredFrom: null, ranges: new Map() };
-    known.set(deps.store, k);
-  }
-  return k;
-}
+const knownOf = perStore((): Known => ({ closedUntil: 0, answeredFrom: null, ranges: new Map() }));
 
 /**
  * A reported window is answerable once every hour in it is closed (sealed and aggregated): its
@@ -95,7 +87,7 @@ async function requireClosedAndAnswered(deps: Deps, q: AzureQuery): Promise<void
       "RequestEndTimeIsInFuture",
       `The reportedEndTime ${toIso(q.to)} is in the future (it is ${toIso(now)}).`,
     );
-  const k = knownOf(deps);
+  const k = knownOf(deps.store);
   if (q.to <= k.closedUntil && k.answeredFrom !== null && k.answeredFrom <= q.from) return;
   const c = await readUsageClock(deps.store.db);
   const closed = q.to <= c.closedUntil ? c.closedUntil : await closedUntil(deps, q.to);
@@ -114,7 +106,7 @@ async function requireClosedAndAnswered(deps: Deps, q: AzureQuery): Promise<void
 
 /** The usage range of an answered window, from memory after the first look. */
 async function rangeOf(deps: Deps, q: AzureQuery) {
-  const k = knownOf(deps);
+  const k = knownOf(deps.store);
   const key = `${q.granularity}|${q.from}|${q.to}`;
   if (k.ranges.has(key)) return k.ranges.get(key);
   const r = await usageRange(deps.store, {
@@ -251,7 +243,7 @@ interface Ahead {
   pages: Map<string, { started: number; read: Promise<PageRead> }>;
   running: number;
 }
-const aheads = new WeakMap<object, Ahead>();
+const aheadOf = perStore((): Ahead => ({ pages: new Map(), running: 0 }));
 const AHEAD_PAGES = 32;
 const AHEAD_TTL_MS = 30_000;
 
@@ -263,8 +255,8 @@ function aheadKey(target: UsageTarget, q: AzureQuery, after: RowKey): string {
 
 /** The page read ahead for this continuation, if this process read it (taken: each serves once). */
 function takeReadAhead(deps: Deps, target: UsageTarget, q: AzureQuery): Promise<PageRead> | undefined {
-  const a = aheads.get(deps.store);
-  if (a === undefined || q.after === null) return undefined;
+  if (q.after === null) return undefined;
+  const a = aheadOf(deps.store);
   const key = aheadKey(target, q, q.after);
   const hit = a.pages.get(key);
   if (hit === undefined) return undefined;
@@ -280,11 +272,7 @@ function takeReadAhead(deps: Deps, target: UsageTarget, q: AzureQuery): Promise<
 /** Starts reading the page after `after`, when there is capacity to spare (see `Ahead`). */
 function readAhead(deps: Deps, target: UsageTarget, q: AzureQuery, after: RowKey, limit: number): void {
   if (deps.store.dialect !== "postgres") return;
-  let a = aheads.get(deps.store);
-  if (a === undefined) {
-    a = { pages: new Map(), running: 0 };
-    aheads.set(deps.store, a);
-  }
+  const a = aheadOf(deps.store);
   const gate = deps.usageGate;
   if (gate.queued > 0 || gate.inFlight + a.running >= gate.limit) return;
   const now = performance.now();
@@ -295,10 +283,9 @@ function readAhead(deps: Deps, target: UsageTarget, q: AzureQuery, after: RowKey
   }
   const key = aheadKey(target, q, after);
   if (a.pages.size >= AHEAD_PAGES || a.pages.has(key)) return;
-  const state = a;
-  state.running++;
+  a.running++;
   const read = readPage(deps, target, { ...q, after }, limit).finally(() => {
-    state.running--;
+    a.running--;
   });
   // A failed read-ahead is read again by the request that would have taken it.
   read.catch(() => undefined);

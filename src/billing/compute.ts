@@ -22,7 +22,7 @@ import { parsePercent } from "../rating/markups.js";
 import { lookupMeter, type MeterCatalogue, meterCatalogue } from "../rating/meters.js";
 import { loadVersions } from "../rating/price-sheets.js";
 import type { Services } from "../services.js";
-import { queryNamed, type Store } from "../storage/database.js";
+import { perStore, queryNamed, type Store } from "../storage/database.js";
 import { type BillingAccountRow, earlierInvoices, type InvoiceLineRow } from "./repository.js";
 import type { BilledSubscription } from "./resolve.js";
 
@@ -330,7 +330,7 @@ export async function correctionStart(store: Store, period: string, until: numbe
   );
 }
 
-const recentStarts = new WeakMap<Store, Map<string, { until: number; start: Promise<number> }>>();
+const recentStarts = perStore(() => new Map<string, { until: number; start: Promise<number> }>());
 
 /**
  * `correctionStart` for an estimate, reused for a few seconds (as the price book is) while the
@@ -344,11 +344,7 @@ export function recentCorrectionStart(
   now: number,
   ttlMs = 5_000,
 ): Promise<number> {
-  let cache = recentStarts.get(store);
-  if (!cache) {
-    cache = new Map();
-    recentStarts.set(store, cache);
-  }
+  const cache = recentStarts(store);
   const key = `${period}|${asOf}`;
   const hit = cache.get(key);
   if (hit && hit.until > now) return hit.start;

@@ -121,6 +121,23 @@ export async function queryNamed<R>(store: Store, c: CompiledQuery, rowMode?: "a
 }
 
 /**
+ * A value kept per store, made on its first use: what a process remembers of one database
+ * (caches of facts that never change, compiled statements). Several stores in one process (the
+ * tests) each get their own; a store closed and dropped takes its value with it.
+ */
+export function perStore<T>(make: (store: Store) => T): (store: Store) => T {
+  const values = new WeakMap<Store, T>();
+  return (store) => {
+    let v = values.get(store);
+    if (v === undefined) {
+      v = make(store);
+      values.set(store, v);
+    }
+    return v;
+  };
+}
+
+/**
  * A hot read (usage pages, estimates): a named statement on PostgreSQL (`queryNamed`), elsewhere
  * through Kysely as usual. Not for use inside a transaction.
  */

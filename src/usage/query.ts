@@ -1,7 +1,7 @@
 import type { Statement } from "better-sqlite3";
 import { type CompiledQuery, type Expression, type RawBuilder, sql } from "kysely";
 import { DAY, floorDay, HOUR } from "../domain/time.js";
-import { queryNamed, type Store } from "../storage/database.js";
+import { perStore, queryNamed, type Store } from "../storage/database.js";
 import { translateDbError } from "../storage/errors.js";
 
 export type TimeBasis = "reported" | "usage";
@@ -327,30 +327,14 @@ export class InstanceCache {
 
 /** At most ~32 million characters of instance text per store (~100,000 instances of ~300). */
 const INSTANCE_CACHE_CHARS = 32_000_000;
-const instanceCaches = new WeakMap<object, InstanceCache>();
-
-export function instanceCacheOf(store: Store): InstanceCache {
-  let c = instanceCaches.get(store);
-  if (c === undefined) {
-    c = new InstanceCache(INSTANCE_CACHE_CHARS);
-    instanceCaches.set(store, c);
-  }
-  return c;
-}
-
-const instanceStatements = new WeakMap<object, CompiledQuery>();
+const instanceCacheOf = perStore(() => new InstanceCache(INSTANCE_CACHE_CHARS));
 
 /** The PostgreSQL statement reading instances by key (`$1`: the keys), compiled once per store. */
-function instancesStatement(store: Store): CompiledQuery {
-  let c = instanceStatements.get(store);
-  if (c === undefined) {
-    const none: number[] = [];
-    c = sql`select seq, instance_hash, resource_uri, location, tags, additional_info from usage_instances
-      where seq = any(${none}::bigint[])`.compile(store.db);
-    instanceStatements.set(store, c);
-  }
-  return c;
-}
+const instancesStatement = perStore((store): CompiledQuery => {
+  const none: number[] = [];
+  return sql`select seq, instance_hash, resource_uri, location, tags, additional_info from usage_instances
+    where seq = any(${none}::bigint[])`.compile(store.db);
+});
 
 type InstanceColumns = [
   seq: number | string,
