@@ -22,12 +22,6 @@ export interface PageFigures {
   clientCpuMsPerPage?: number;
 }
 
-/** One timed request: wall-clock and the process's CPU time. */
-interface Sample {
-  ms: number;
-  cpu: number;
-}
-
 export interface UsageApiFigures {
   database: "sqlite" | "postgres";
   subscriptions: number;
@@ -77,8 +71,9 @@ const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
-function figures(name: string, samples: Sample[]): PageFigures {
-  const s = samples.map((x) => x.ms).sort((a, b) => a - b);
+/** Percentiles of wall-clock times (ms), one per request. */
+function figures(name: string, samples: number[]): PageFigures {
+  const s = [...samples].sort((a, b) => a - b);
   return {
     name,
     pages: s.length,
@@ -88,13 +83,11 @@ function figures(name: string, samples: Sample[]): PageFigures {
   };
 }
 
-async function measure(f: () => Promise<unknown>): Promise<Sample> {
-  const c0 = process.cpuUsage();
+/** The wall-clock time (ms) of one call. */
+async function measure(f: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await f();
-  const ms = performance.now() - t0;
-  const c = process.cpuUsage(c0);
-  return { ms, cpu: (c.user + c.system) / 1000 };
+  return performance.now() - t0;
 }
 
 /**
@@ -530,7 +523,7 @@ export async function benchUsageApi(opts: {
 
     // The raw baseline: 1,000 rows in key order from a random key, through the same driver.
     const rand = rng(99);
-    const raw: Sample[] = [];
+    const raw: number[] = [];
     const subSeqs = (
       await svc.store.db.selectFrom("subscriptions").select("seq").orderBy("seq").execute()
     ).map((r) => Number(r.seq));
@@ -563,13 +556,13 @@ export async function benchUsageApi(opts: {
         name: string,
         paths: () => AsyncGenerator<string, void, Buffer>,
       ): Promise<PageFigures> => {
-        const samples: Sample[] = [];
+        const samples: number[] = [];
         const cpu0 = processCpuMs(server.pid);
         const own0 = process.cpuUsage();
         const gen = paths();
         for (let next = await gen.next(undefined as never); !next.done; ) {
           const p = await client.get(next.value, auth);
-          samples.push({ ms: p.ms, cpu: 0 });
+          samples.push(p.ms);
           next = await gen.next(p.body);
         }
         const cpu1 = processCpuMs(server.pid);
